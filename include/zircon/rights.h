@@ -1,0 +1,62 @@
+/* Handle rights and the default rights of each object zxvm creates (spec §1.3, newest values).
+ *
+ * The defaults decide which calls a freshly created handle may make, so they follow the newest
+ * Zircon: the guest carries MANAGE_THREAD (not MANAGE_PROCESS) for zx_vcpu_create, and a VMAR
+ * carries OP_CHILDREN. */
+#pragma once
+
+#include <zircon/types.h>
+
+#define ZX_RIGHT_NONE ((zx_rights_t)0u)
+#define ZX_RIGHT_DUPLICATE ((zx_rights_t)(1u << 0))
+#define ZX_RIGHT_TRANSFER ((zx_rights_t)(1u << 1))
+#define ZX_RIGHT_READ ((zx_rights_t)(1u << 2))
+#define ZX_RIGHT_WRITE ((zx_rights_t)(1u << 3))
+#define ZX_RIGHT_EXECUTE ((zx_rights_t)(1u << 4))
+#define ZX_RIGHT_MAP ((zx_rights_t)(1u << 5))
+#define ZX_RIGHT_GET_PROPERTY ((zx_rights_t)(1u << 6))
+#define ZX_RIGHT_SET_PROPERTY ((zx_rights_t)(1u << 7))
+#define ZX_RIGHT_ENUMERATE ((zx_rights_t)(1u << 8))
+#define ZX_RIGHT_DESTROY ((zx_rights_t)(1u << 9))
+#define ZX_RIGHT_SET_POLICY ((zx_rights_t)(1u << 10))
+#define ZX_RIGHT_GET_POLICY ((zx_rights_t)(1u << 11))
+#define ZX_RIGHT_SIGNAL ((zx_rights_t)(1u << 12))
+#define ZX_RIGHT_SIGNAL_PEER ((zx_rights_t)(1u << 13))
+#define ZX_RIGHT_WAIT ((zx_rights_t)(1u << 14))
+#define ZX_RIGHT_INSPECT ((zx_rights_t)(1u << 15))
+#define ZX_RIGHT_MANAGE_JOB ((zx_rights_t)(1u << 16))
+#define ZX_RIGHT_MANAGE_PROCESS ((zx_rights_t)(1u << 17))
+#define ZX_RIGHT_MANAGE_THREAD ((zx_rights_t)(1u << 18))
+#define ZX_RIGHT_APPLY_PROFILE ((zx_rights_t)(1u << 19))
+#define ZX_RIGHT_MANAGE_SOCKET ((zx_rights_t)(1u << 20))
+#define ZX_RIGHT_OP_CHILDREN ((zx_rights_t)(1u << 21))
+#define ZX_RIGHT_RESIZE ((zx_rights_t)(1u << 22))
+/* Not a right: zx_handle_duplicate()/zx_handle_replace() read it as "keep the source's rights". */
+#define ZX_RIGHT_SAME_RIGHTS ((zx_rights_t)(1u << 31))
+
+/* Groups the defaults are built from. */
+#define ZX_RIGHTS_BASIC (ZX_RIGHT_TRANSFER | ZX_RIGHT_DUPLICATE | ZX_RIGHT_WAIT | ZX_RIGHT_INSPECT)
+#define ZX_RIGHTS_IO (ZX_RIGHT_READ | ZX_RIGHT_WRITE)
+#define ZX_RIGHTS_PROPERTY (ZX_RIGHT_GET_PROPERTY | ZX_RIGHT_SET_PROPERTY)
+
+/* 0x0004800B: WRITE sets traps, MANAGE_THREAD creates VCPUs (spec §2.1). */
+#define ZX_DEFAULT_GUEST_RIGHTS                                                                  \
+	(ZX_RIGHT_TRANSFER | ZX_RIGHT_DUPLICATE | ZX_RIGHT_WRITE | ZX_RIGHT_INSPECT |            \
+	 ZX_RIGHT_MANAGE_THREAD)
+
+/* 0xD01F: READ/WRITE for state, EXECUTE for enter and kick, SIGNAL for interrupt (spec §2.3). */
+#define ZX_DEFAULT_VCPU_RIGHTS (ZX_RIGHTS_BASIC | ZX_RIGHTS_IO | ZX_RIGHT_EXECUTE | ZX_RIGHT_SIGNAL)
+
+/* 0x800F */
+#define ZX_DEFAULT_PORT_RIGHTS ((ZX_RIGHTS_BASIC & (~ZX_RIGHT_WAIT)) | ZX_RIGHTS_IO)
+
+/* 0xD0EF */
+#define ZX_DEFAULT_VMO_RIGHTS                                                                    \
+	(ZX_RIGHTS_BASIC | ZX_RIGHTS_IO | ZX_RIGHTS_PROPERTY | ZX_RIGHT_MAP | ZX_RIGHT_SIGNAL)
+
+/* 0x208003 */
+#define ZX_DEFAULT_VMAR_RIGHTS ((ZX_RIGHTS_BASIC & (~ZX_RIGHT_WAIT)) | ZX_RIGHT_OP_CHILDREN)
+
+/* 0x800B */
+#define ZX_DEFAULT_RESOURCE_RIGHTS                                                               \
+	(ZX_RIGHT_TRANSFER | ZX_RIGHT_DUPLICATE | ZX_RIGHT_WRITE | ZX_RIGHT_INSPECT)
