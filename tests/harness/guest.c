@@ -1,0 +1,112 @@
+/* The guest harness of guest.h. */
+#include <string.h>
+
+#include <zircon/errors.h>
+#include <zircon/syscalls.h>
+
+#include "guest.h"
+#include "test.h"
+
+#define CHECK(expr)                                                                                \
+	do {                                                                                       \
+		zx_status_t _st = (expr);                                                          \
+		if (_st != ZX_OK) {                                                                \
+			test_fail(__FILE__, __LINE__, "%s: %s", #expr, zx_status_get_string(_st)); \
+			return _st;                                                                \
+		}                                                                                  \
+	} while (0)
+
+static zx_status_t write_page_tables(zx_handle_t vmo)
+{
+	static uint64_t pt[GUEST_PT_END / 8];
+	memset(pt, 0, sizeof(pt));
+	/* P | RW for tables, P | RW | PS for the 2 MiB leaves (Intel SDM vol 3, 4.5). */
+	pt[0] = 0x1000 | 0x3;
+	for (uint64_t i = 0; i < 4; i++)
+		pt[0x1000 / 8 + i] = (0x2000 + i * 0x1000) | 0x3;
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		pt[0x2000 / 8 + i] = (i << 21) | 0x83;
+	return zx_vmo_write(vmo, pt, 0, sizeof(pt));
+}
+
+zx_status_t setup_guest_no_vcpu(struct test_guest *g, struct guest_code code)
+{
+	memset(g, 0, sizeof(*g));
+	zx_handle_t vmo;
+	zx_vaddr_t addr;
+	CHECK(zx_guest_create(test_resource, 0, &g->guest, &g->vmar));
+	CHECK(zx_vmo_create(GUEST_RAM_SIZE, 0, &vmo));
+	CHECK(zx_vmo_replace_as_executable(vmo, ZX_HANDLE_INVALID, &g->vmo));
+	CHECK(write_page_tables(g->vmo));
+	CHECK(zx_vmo_write(g->vmo, code.bytes, GUEST_ENTRY, code.len));
+	CHECK(zx_vmar_map(g->vmar,
+			  ZX_VM_PERM_READ | ZX_VM_PERM_WRITE | ZX_VM_PERM_EXECUTE | ZX_VM_SPECIFIC, 0,
+			  g->vmo, 0, GUEST_RAM_SIZE, &addr));
+	if (addr != 0) {
+		test_fail(__FILE__, __LINE__, "guest RAM mapped at %#lx, not 0", addr);
+		return ZX_ERR_INTERNAL;
+	}
+	CHECK(zx_guest_set_trap(g->guest, ZX_GUEST_TRAP_IO, GUEST_EXIT_PORT, 1, ZX_HANDLE_INVALID,
+				GUEST_EXIT_KEY));
+	return ZX_OK;
+}
+
+zx_status_t setup_guest(struct test_guest *g, struct guest_code code)
+{
+	zx_status_t st = setup_guest_no_vcpu(g, code);
+	if (st != ZX_OK)
+		return st;
+	CHECK(zx_vcpu_create(g->guest, 0, GUEST_ENTRY, &g->vcpu));
+	return ZX_OK;
+}
+
+const char *packet_type_name(uint32_t type)
+{
+	switch (type) {
+	case ZX_PKT_TYPE_USER:
+		return "USER";
+	case ZX_PKT_TYPE_GUEST_BELL:
+		return "GUEST_BELL";
+	case ZX_PKT_TYPE_GUEST_MEM:
+		return "GUEST_MEM";
+	case ZX_PKT_TYPE_GUEST_IO:
+		return "GUEST_IO";
+	case ZX_PKT_TYPE_GUEST_VCPU:
+		return "GUEST_VCPU";
+	default:
+		return "?";
+	}
+}
+
+zx_status_t enter_and_clean_exit(struct test_guest *g)
+{
+	zx_port_packet_t p;
+	CHECK(zx_vcpu_enter(g->vcpu, &p));
+	if (p.type != ZX_PKT_TYPE_GUEST_IO || p.key != GUEST_EXIT_KEY ||
+	    p.guest_io.port != GUEST_EXIT_PORT) {
+		test_fail(__FILE__, __LINE__,
+			  "expected the exit port packet, got type %s key %#lx port %#x",
+			  packet_type_name(p.type), p.key, p.guest_io.port);
+		return ZX_ERR_INTERNAL;
+	}
+	return ZX_OK;
+}
+
+void teardown_guest(struct test_guest *g)
+{
+	zx_handle_close(g->vcpu);
+	zx_handle_close(g->vmo);
+	zx_handle_close(g->vmar);
+	zx_handle_close(g->guest);
+	memset(g, 0, sizeof(*g));
+}
+
+zx_status_t read_regs(struct test_guest *g, zx_vcpu_state_t *out)
+{
+	return zx_vcpu_read_state(g->vcpu, ZX_VCPU_STATE, out, sizeof(*out));
+}
+
+zx_status_t write_regs(struct test_guest *g, const zx_vcpu_state_t *s)
+{
+	return zx_vcpu_write_state(g->vcpu, ZX_VCPU_STATE, s, sizeof(*s));
+}
