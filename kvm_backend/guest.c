@@ -619,6 +619,7 @@ zx_status_t kb__guest_register_vcpu(struct kb_guest *g, struct kb_vcpu *vcpu, ui
 		}
 	}
 	if (st == ZX_OK) {
+		vcpu->kvm_id = g->next_kvm_id++;
 		vcpu->next_in_guest = g->vcpus;
 		g->vcpus = vcpu;
 	}
@@ -736,8 +737,12 @@ zx_status_t kb_vmar_map(kb_table *table, zx_handle_t vmar_handle, zx_vm_option_t
 			    !(vmo_rights & ZX_RIGHT_MAP)))
 		st = ZX_ERR_ACCESS_DENIED;
 	struct kb_vmo *vmo = (struct kb_vmo *)vobj;
-	if (st == ZX_OK && (vmo_rights & ZX_RIGHT_RESIZE) &&
-	    ((options & ZX_VM_REQUIRE_NON_RESIZABLE) || !(options & ZX_VM_ALLOW_FAULTS)))
+	/* Resizable and discardable VMOs may lose pages under a mapping: only with ALLOW_FAULTS
+	 * (spec §4, zx_vmar_map). That is the VMO's nature, not its handle's RESIZE right. */
+	bool resizable = vmo && (vmo->options & ZX_VMO_RESIZABLE);
+	bool discardable = vmo && (vmo->options & ZX_VMO_DISCARDABLE);
+	if (st == ZX_OK && ((resizable && (options & ZX_VM_REQUIRE_NON_RESIZABLE)) ||
+			    ((resizable || discardable) && !(options & ZX_VM_ALLOW_FAULTS))))
 		st = ZX_ERR_NOT_SUPPORTED;
 	if (st == ZX_OK && (vmo_offset > vmo->size || len > vmo->size - vmo_offset))
 		st = ZX_ERR_BUFFER_TOO_SMALL;

@@ -82,6 +82,7 @@ struct kb_vmo {
 	struct kb_object obj;
 	int fd;
 	uint64_t size;
+	uint32_t options; /* ZX_VMO_* at creation: what the VMO is, whatever a handle's rights */
 };
 
 /* Ports. */
@@ -148,6 +149,9 @@ struct kb_guest {
 	uint32_t nio_traps, io_traps_cap;
 	uint64_t vpid_used; /* bit i: VPID i in use */
 	uint32_t next_vpid;
+	/* KVM never frees a vcpu id until the VM goes away, so a VPID that comes back gets a
+	 * fresh KVM id: each creation takes the next one. */
+	uint32_t next_kvm_id;
 	struct kb_vcpu *vcpus; /* every live VCPU, for kick_all */
 	bool traps_closed;     /* the last guest handle is gone */
 	/* read-only after creation */

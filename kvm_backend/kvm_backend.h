@@ -28,7 +28,7 @@
 #include <zircon/syscalls/port.h>
 #include <zircon/types.h>
 
-#include "limits.h"
+#include "zxvm-limits.h"
 
 typedef struct kb_table kb_table;
 

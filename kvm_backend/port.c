@@ -176,6 +176,8 @@ zx_status_t kb__port_queue_bell(struct kb_port *port, struct kb_trap *trap,
 			break; /* the guest is being destroyed: the bell is dropped */
 		if (trap->bells_in_flight < KB_BELL_PACKETS_PER_TRAP)
 			break;
+		/* A kick ends the wait, but KVM already retired the write: queue the bell past the
+		 * budget rather than lose the guest's notification. */
 		if (atomic_load(cancel)) {
 			st = ZX_ERR_CANCELED;
 			break;
@@ -184,7 +186,7 @@ zx_status_t kb__port_queue_bell(struct kb_port *port, struct kb_trap *trap,
 		pthread_cond_wait(&port->space, &port->lock);
 		port->space_waiters--;
 	}
-	if (st == ZX_OK && !trap->dead) {
+	if ((st == ZX_OK || st == ZX_ERR_CANCELED) && !trap->dead) {
 		trap->bells_in_flight++;
 		enqueue_locked(port, p);
 		p = NULL;

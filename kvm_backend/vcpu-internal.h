@@ -41,6 +41,7 @@ struct kb_vcpu {
 	struct kvm_run *run;
 	size_t run_size;
 	uint32_t vpid;
+	uint32_t kvm_id; /* the KVM vcpu id; the architectural ids all come from vpid */
 	uint64_t tid;
 	struct kb_vcpu *next_in_guest; /* guarded by guest->lock */
 
@@ -60,6 +61,7 @@ struct kb_vcpu {
 	/* The VCPU's thread only. */
 	enum kb_pending_io pending_io;
 	uint8_t in_size;
+	bool event_queued; /* an event we injected has not seen a guest entry yet */
 	struct kb_x2apic apic;
 	timer_t timer;
 	bool timer_created;

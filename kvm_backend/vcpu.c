@@ -178,7 +178,7 @@ zx_status_t kb_vcpu_create(kb_table *table, uint64_t tid, zx_handle_t guest, uin
 
 	st = kb__guest_register_vcpu(v->guest, v, &v->vpid);
 	if (st == ZX_OK) {
-		v->fd = ioctl(v->guest->vm_fd, KVM_CREATE_VCPU, (unsigned long)(v->vpid - 1));
+		v->fd = ioctl(v->guest->vm_fd, KVM_CREATE_VCPU, (unsigned long)v->kvm_id);
 		if (v->fd < 0)
 			st = errno == ENOMEM ? ZX_ERR_NO_MEMORY : ZX_ERR_NO_RESOURCES;
 	}
@@ -202,6 +202,11 @@ zx_status_t kb_vcpu_create(kb_table *table, uint64_t tid, zx_handle_t guest, uin
 	return kb__handle_add_vcpu(table, tid, v, ZX_DEFAULT_VCPU_RIGHTS, out);
 }
 
+static bool on_own_thread(const struct kb_vcpu *v, uint64_t tid)
+{
+	return v->tid == tid && pthread_equal(v->runner, pthread_self());
+}
+
 /* Look up a VCPU for a call bound to its thread: handle checks, then the thread rule. */
 static zx_status_t get_bound_vcpu(kb_table *table, uint64_t tid, zx_handle_t handle,
 				  zx_rights_t rights, struct kb_vcpu **out)
@@ -211,7 +216,7 @@ static zx_status_t get_bound_vcpu(kb_table *table, uint64_t tid, zx_handle_t han
 	if (st != ZX_OK)
 		return st;
 	struct kb_vcpu *v = (struct kb_vcpu *)obj;
-	if (v->tid != tid || !pthread_equal(v->runner, pthread_self())) {
+	if (!on_own_thread(v, tid)) {
 		kb__object_unref(obj);
 		return ZX_ERR_BAD_STATE;
 	}
@@ -253,6 +258,9 @@ static zx_status_t inject_pending(struct kb_vcpu *v)
 		clear_pending(v, 2);
 		if (ioctl(v->fd, KVM_NMI, 0) < 0)
 			return ZX_ERR_INTERNAL;
+		v->event_queued = true;
+		/* An NMI is an injection like any other: the pending exceptions go too. */
+		atomic_fetch_and(&v->pending[0], ~0x1ffffbull);
 		count_exit(v, KB_EXIT_INTERRUPT);
 		return ZX_OK;
 	}
@@ -288,6 +296,7 @@ static zx_status_t inject_pending(struct kb_vcpu *v)
 		if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 			return ZX_ERR_INTERNAL;
 	}
+	v->event_queued = true;
 	atomic_fetch_and(&v->pending[0], ~0x1ffffbull); /* exceptions 0..20 except NMI (2) */
 	run->request_interrupt_window = any_pending(v) && highest_pending(v) >= 32;
 	count_exit(v, KB_EXIT_INTERRUPT);
@@ -376,14 +385,49 @@ static zx_status_t decode_at(struct kb_vcpu *v, const struct kvm_sregs *s, uint6
 	return ZX_OK;
 }
 
+/* Whether a MOV store would write the bytes KVM reports (data, len): tells `89 03` from `44 89 03`
+ * when the byte before an instruction looks like a prefix. */
+static bool store_data_matches(const struct kb_insn *insn, const uint64_t gpr[16],
+			       const uint8_t *data, unsigned len)
+{
+	uint64_t val;
+	if (insn->opcode_map != 1 || len > sizeof(val))
+		return false;
+	switch (insn->opcode) {
+	case 0x88:
+	case 0x89:
+		/* Without REX, byte registers 4-7 are AH-BH (Intel SDM vol 2, 2.1.5). */
+		if (insn->opcode == 0x88 && !insn->rex && insn->reg >= 4 && insn->reg < 8)
+			val = gpr[insn->reg - 4] >> 8;
+		else
+			val = gpr[insn->reg];
+		break;
+	case 0xa2:
+	case 0xa3:
+		val = gpr[0];
+		break;
+	case 0xc6:
+	case 0xc7:
+		val = (uint64_t)insn->imm;
+		break;
+	default:
+		return false;
+	}
+	return memcmp(&val, data, len) == 0;
+}
+
 /* Recover the instruction that ended at next_rip (already retired by KVM): try each length and
- * keep the one that decodes to exactly that length and whose memory operand is gpa. */
+ * keep one that decodes to exactly that length with its memory operand on gpa's page. Several
+ * lengths can fit, as a prefix (REX, 66) or the last byte of the previous instruction may lead
+ * a shorter match: prefer the operand at exactly gpa, then the access size and data KVM
+ * reports, then the longest. */
 static zx_status_t decode_before(struct kb_vcpu *v, const struct kvm_sregs *s,
 				 const struct kvm_regs *regs, uint64_t gpa, struct kb_insn *out)
 {
 	uint64_t cs = cpu_mode(s) == KB_MODE_LONG64 ? 0 : s->cs.base;
 	uint64_t gpr[16];
 	gprs(regs, gpr);
+	int best_score = -1;
 	for (unsigned len = 1; len <= KB_INSN_MAX_LEN; len++) {
 		struct kb_insn insn;
 		uint64_t start = regs->rip - len;
@@ -393,13 +437,17 @@ static zx_status_t decode_before(struct kb_vcpu *v, const struct kvm_sregs *s,
 		uint64_t ea, ea2, la_gpa;
 		if (kb__insn_effective_address(&insn, gpr, regs->rip, &ea, &ea2) != 0)
 			continue;
-		if (kb__x86_translate(v, s, seg_base(s, &insn) + ea, &la_gpa) == ZX_OK &&
-		    (la_gpa & ~(KB_PAGE_SIZE - 1)) == (gpa & ~(KB_PAGE_SIZE - 1))) {
+		if (kb__x86_translate(v, s, seg_base(s, &insn) + ea, &la_gpa) != ZX_OK ||
+		    (la_gpa & ~(KB_PAGE_SIZE - 1)) != (gpa & ~(KB_PAGE_SIZE - 1)))
+			continue;
+		int score = (la_gpa == gpa) * 4 + (insn.operand_size == v->run->mmio.len) * 2 +
+			    store_data_matches(&insn, gpr, v->run->mmio.data, v->run->mmio.len);
+		if (score >= best_score) {
+			best_score = score;
 			*out = insn;
-			return ZX_OK;
 		}
 	}
-	return ZX_ERR_NOT_FOUND;
+	return best_score >= 0 ? ZX_OK : ZX_ERR_NOT_FOUND;
 }
 
 static zx_status_t mem_exit(struct kb_vcpu *v, const struct kb_trap *trap,
@@ -471,6 +519,18 @@ static zx_status_t mmio_exit(struct kb_vcpu *v, zx_port_packet_t *packet, bool *
 	return st;
 }
 
+/* Whether insn is the port IO of this exit: its direction, size and port (imm8 for E4-E7, else
+ * DX) are those KVM reports. */
+static bool io_insn_matches(const struct kb_insn *insn, const struct kvm_run *run)
+{
+	if (!insn->is_io || insn->opcode_map != 1)
+		return false;
+	bool out = insn->opcode & 2; /* E6, E7, EE, EF, 6E, 6F */
+	uint64_t port = (insn->opcode & 0xf8) == 0xe0 ? (uint64_t)insn->imm : run->s.regs.regs.rdx;
+	return out == (run->io.direction == KVM_EXIT_IO_OUT) && insn->operand_size == run->io.size &&
+	       (uint16_t)port == run->io.port;
+}
+
 /* Whether the port-IO instruction behind this exit is a string one (INS/OUTS), which Zircon
  * does not support (spec §3.2). KVM does not say, so decode it once per RIP. */
 static bool io_is_string(struct kb_vcpu *v)
@@ -488,19 +548,23 @@ static bool io_is_string(struct kb_vcpu *v)
 	uint64_t cs = cpu_mode(&s) == KB_MODE_LONG64 ? 0 : s.cs.base;
 	struct kb_insn insn;
 	bool found = false, is_string = false;
-	/* An `in` (and, on VMX, an `out`) exits before retiring: the instruction is at RIP. */
-	if (decode_at(v, &s, cs + rip, &insn) == ZX_OK && insn.is_io) {
-		found = true;
-		is_string = insn.is_string;
-	}
-	/* Otherwise it was retired (an emulated `out`): find the IO instruction ending at RIP. */
-	for (unsigned len = 1; !found && len <= 4 && len <= rip; len++) {
-		if (decode_at(v, &s, cs + rip - len, &insn) == ZX_OK && insn.len == len &&
-		    insn.is_io) {
-			found = true;
-			is_string = insn.is_string;
+	/* An `in` exits before it retires, and so does an `out` on hardware-assisted KVM: the
+	 * instruction is at RIP. PVM's CPL0 emulator retires an `out` first: it ends at RIP. Look
+	 * where it most likely is first, and take only an instruction with this exit's direction,
+	 * size and port, as the next one may be port IO too (`outsb` then `out`). */
+	bool retired_first = run->io.direction == KVM_EXIT_IO_OUT && v->guest->pvm;
+	for (int pass = 0; pass < 2 && !found; pass++) {
+		if ((pass == 0) != retired_first) {
+			found = decode_at(v, &s, cs + rip, &insn) == ZX_OK &&
+				io_insn_matches(&insn, run);
+			continue;
 		}
+		for (unsigned len = 1; !found && len <= KB_INSN_MAX_LEN && len <= rip; len++)
+			found = decode_at(v, &s, cs + rip - len, &insn) == ZX_OK &&
+				insn.len == len && io_insn_matches(&insn, run);
 	}
+	if (found)
+		is_string = insn.is_string;
 	*c = (struct kb_io_class){.rip = rip, .key = key, .is_string = is_string};
 	return is_string;
 }
@@ -614,14 +678,22 @@ static zx_status_t run_loop(struct kb_vcpu *v, zx_port_packet_t *packet)
 	struct kvm_run *run = v->run;
 	tls_run = run;
 	for (;;) {
+		/* wake() sets immediate_exit even when the VCPU is not in KVM_RUN; what it
+		 * announced (a kick, a vector) is checked below, so drop the stale request
+		 * rather than pay for a KVM_RUN that returns at once. A full barrier, so that
+		 * the checks below cannot run before the clear: a wake() they miss sets
+		 * immediate_exit again after it. */
+		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 		if (atomic_exchange(&v->kicked, false)) {
-			run->immediate_exit = 0;
 			count_exit(v, KB_EXIT_KICK);
 			return ZX_ERR_CANCELED;
 		}
 		if (v->apic.deadline_ns)
 			kb__x86_timer_check(v, kb_clock_monotonic());
-		if (any_pending(v)) {
+		/* One injection per entry (spec §2.6): while an event waits in KVM for an entry
+		 * (KVM_RUN was interrupted before it), queueing another would deliver them out
+		 * of Zircon's order, e.g. an interrupt before the NMI queued ahead of it. */
+		if (any_pending(v) && !v->event_queued) {
 			zx_status_t st = inject_pending(v);
 			if (st != ZX_OK)
 				return st;
@@ -648,6 +720,8 @@ static zx_status_t run_loop(struct kb_vcpu *v, zx_port_packet_t *packet)
 			count_exit(v, KB_EXIT_ERROR);
 			return err == EFAULT ? ZX_ERR_NOT_FOUND : ZX_ERR_INTERNAL;
 		}
+		/* An exit means the guest was entered, and KVM delivers queued events first. */
+		v->event_queued = false;
 
 		zx_status_t st = ZX_OK;
 		bool out = false;
@@ -727,13 +801,20 @@ static uint64_t visible_rax(const struct kb_vcpu *v)
 zx_status_t kb_vcpu_read_state(kb_table *table, uint64_t tid, zx_handle_t handle, uint32_t kind,
 			       void *buffer, size_t buffer_size)
 {
-	struct kb_vcpu *v;
-	zx_status_t st = get_bound_vcpu(table, tid, handle, ZX_RIGHT_READ, &v);
+	struct kb_object *obj;
+	zx_status_t st = kb__handle_get(table, handle, ZX_OBJ_TYPE_VCPU, ZX_RIGHT_READ, &obj, NULL);
 	if (st != ZX_OK)
 		return st;
-	if (kind != ZX_VCPU_STATE || buffer_size != sizeof(zx_vcpu_state_t) || !buffer) {
-		kb__object_unref(&v->obj);
-		return ZX_ERR_INVALID_ARGS;
+	struct kb_vcpu *v = (struct kb_vcpu *)obj;
+	/* Kind and size are the syscall's to check, right after the handle; the thread rule is
+	 * the VCPU's, after them (spec §2.7; Zircon's sys_vcpu_read_state, then ReadState). */
+	if (kind != ZX_VCPU_STATE || buffer_size != sizeof(zx_vcpu_state_t) || !buffer)
+		st = ZX_ERR_INVALID_ARGS;
+	else if (!on_own_thread(v, tid))
+		st = ZX_ERR_BAD_STATE;
+	if (st != ZX_OK) {
+		kb__object_unref(obj);
+		return st;
 	}
 	const struct kvm_regs *r = &v->run->s.regs.regs;
 	zx_vcpu_state_t s = {
@@ -800,22 +881,27 @@ static void write_regs(struct kb_vcpu *v, const zx_vcpu_state_t *s)
 zx_status_t kb_vcpu_write_state(kb_table *table, uint64_t tid, zx_handle_t handle, uint32_t kind,
 				const void *buffer, size_t buffer_size)
 {
-	struct kb_vcpu *v;
-	zx_status_t st = get_bound_vcpu(table, tid, handle, ZX_RIGHT_WRITE, &v);
+	struct kb_object *obj;
+	zx_status_t st =
+		kb__handle_get(table, handle, ZX_OBJ_TYPE_VCPU, ZX_RIGHT_WRITE, &obj, NULL);
 	if (st != ZX_OK)
 		return st;
-	if (!buffer)
+	struct kb_vcpu *v = (struct kb_vcpu *)obj;
+	bool is_state = kind == ZX_VCPU_STATE && buffer_size == sizeof(zx_vcpu_state_t);
+	bool is_io = kind == ZX_VCPU_IO && buffer_size == sizeof(zx_vcpu_io_t);
+	/* As in read_state: kind and size first, then the thread (spec §2.8). */
+	if (!buffer || (!is_state && !is_io))
 		st = ZX_ERR_INVALID_ARGS;
-	else if (kind == ZX_VCPU_STATE && buffer_size == sizeof(zx_vcpu_state_t)) {
+	else if (!on_own_thread(v, tid))
+		st = ZX_ERR_BAD_STATE;
+	else if (is_state) {
 		zx_vcpu_state_t s;
 		memcpy(&s, buffer, sizeof(s));
 		write_regs(v, &s);
-	} else if (kind == ZX_VCPU_IO && buffer_size == sizeof(zx_vcpu_io_t)) {
+	} else {
 		zx_vcpu_io_t io;
 		memcpy(&io, buffer, sizeof(io));
 		st = write_io(v, &io);
-	} else {
-		st = ZX_ERR_INVALID_ARGS;
 	}
 	kb__object_unref(&v->obj);
 	return st;

@@ -39,6 +39,7 @@ zx_status_t kb_vmo_create(kb_table *table, uint64_t size, uint32_t options, zx_h
 	}
 	kb__object_init(&vmo->obj, ZX_OBJ_TYPE_VMO, &vmo_ops, account);
 	vmo->size = size;
+	vmo->options = options;
 	vmo->fd = memfd_create("zxvm-vmo", MFD_CLOEXEC);
 	if (vmo->fd < 0 || ftruncate(vmo->fd, (off_t)size) < 0) {
 		st = zxvm_status_from_errno(errno);

@@ -459,6 +459,17 @@ static zx_status_t icr_write(struct kb_vcpu *v, uint64_t icr, zx_port_packet_t *
 	return ZX_OK;
 }
 
+/* The guest's TSC now: the deadline counts in it, not in the host's, which KVM offsets it from
+ * (a new VM counts from about 0 on bare metal; PVM passes the host's through). */
+static uint64_t guest_tsc(struct kb_vcpu *v)
+{
+	struct {
+		struct kvm_msrs head;
+		struct kvm_msr_entry entry;
+	} m = {.head.nmsrs = 1, .entry.index = 0x10 /* IA32_TIME_STAMP_COUNTER */};
+	return ioctl(v->fd, KVM_GET_MSRS, &m) == 1 ? m.entry.data : __rdtsc();
+}
+
 static zx_status_t msr_write(struct kb_vcpu *v, uint32_t msr, uint64_t val, zx_port_packet_t *p,
 			     bool *out)
 {
@@ -511,10 +522,13 @@ static zx_status_t msr_write(struct kb_vcpu *v, uint32_t msr, uint64_t val, zx_p
 			timer_arm(v, 0);
 			return ZX_OK;
 		}
-		uint64_t now_tsc = __rdtsc();
+		uint64_t now_tsc = guest_tsc(v);
 		zx_time_t now = kb_clock_monotonic();
 		uint64_t delta = val > now_tsc ? val - now_tsc : 0;
-		timer_arm(v, now + (zx_time_t)(delta * 1000000 / v->tsc_khz));
+		/* In 128 bits: a deadline hours ahead would overflow delta * 10^6. */
+		unsigned __int128 ns = (unsigned __int128)delta * 1000000 / v->tsc_khz;
+		timer_arm(v, ns < (unsigned __int128)(INT64_MAX - now) ? now + (zx_time_t)ns
+									 : INT64_MAX);
 		return ZX_OK;
 	}
 	default:
