@@ -1,0 +1,597 @@
+/* Kicks, the VCPU thread rules and lifecycle races with real guest code (spec §2.3, §2.5,
+ * STYLE.md "Tests"): a kick before enter cancels it without running the guest, kicks collapse,
+ * ZX_INFO_VCPU shows a pending kick, kicks reach a guest that spins or halts inside enter and
+ * the guest resumes after CANCELED; enter and the state calls belong to the VCPU's thread while
+ * interrupt, kick and close work from any thread, also after that thread exited; closing the
+ * guest while a VCPU runs. Another thread learns that the VCPU is inside enter from a bell the
+ * guest rings (tests/guest/irq.S), a port wait rather than a sleep. */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness/guest.h"
+#include "harness/test.h"
+
+/* The layout of tests/guest/irq.S. */
+#define LIB_BASE 0x20000u
+#define FLAG 0x9010u
+#define BELL_GPA 0x40000000u
+#define PORT_VEC 0x10
+#define PORT_ERR 0x11
+#define PORT_MARK 0x12
+#define REPORT_KEY 0x1e0u
+#define BELL_KEY 0xbe11u
+/* Where a second VCPU (a real-mode AP, spec §5.2) would start; it is never entered here. */
+#define AP_ENTRY 0x30000u
+
+/* ---- the fixture: a guest with the interrupt library, and a watchdog ---- */
+
+/* A guest that hangs (an interrupt never delivered, a HLT never woken) would hang the whole
+ * program: the watchdog kicks the VCPU after WATCHDOG_MS so that the test fails instead. It
+ * waits on a condition variable, not by polling. */
+#define WATCHDOG_MS 10000
+
+struct watchdog {
+	bool started, stop, fired;
+	zx_handle_t vcpu;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static struct timespec abs_after_ms(int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+static zx_time_t deadline_after_ms(int64_t ms)
+{
+	struct timespec ts = abs_after_ms(ms);
+	return (zx_time_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	struct timespec until = abs_after_ms(WATCHDOG_MS);
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop && !w->fired)
+		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+			w->fired = true;
+	pthread_mutex_unlock(&w->lock);
+	if (w->fired)
+		zx_vcpu_kick(w->vcpu);
+	return NULL;
+}
+
+static void watchdog_start(struct watchdog *w, zx_handle_t vcpu)
+{
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	pthread_mutex_init(&w->lock, NULL);
+	w->vcpu = vcpu;
+	w->started = pthread_create(&w->thread, NULL, watchdog_main, w) == 0;
+}
+
+static void watchdog_stop(struct watchdog *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	if (w->fired)
+		test_fail(__FILE__, __LINE__, "the guest hung: the watchdog kicked it after %d ms",
+			  WATCHDOG_MS);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	w->started = false;
+}
+
+struct fixture {
+	struct test_guest g;
+	struct watchdog wd;
+};
+
+static void fixture_end(struct fixture *f)
+{
+	watchdog_stop(&f->wd);
+	teardown_guest(&f->g);
+}
+
+/* Torn down however the test returns, so that a failed assertion does not leave a VCPU bound
+ * to this thread for the next test. */
+#define AUTO_FIXTURE struct fixture __attribute__((cleanup(fixture_end)))
+
+/* The guest of `code` plus the interrupt library at LIB_BASE and an IO trap on the report
+ * ports; starts the watchdog. */
+static zx_status_t fixture_start(struct fixture *f, struct guest_code code)
+{
+	memset(f, 0, sizeof(*f));
+	zx_status_t st = setup_guest(&f->g, code);
+	struct guest_code lib = GUEST_CODE(guest_lib);
+	if (st == ZX_OK)
+		st = zx_vmo_write(f->g.vmo, lib.bytes, LIB_BASE, lib.len);
+	if (st == ZX_OK)
+		st = zx_guest_set_trap(f->g.guest, ZX_GUEST_TRAP_IO, PORT_VEC, 4, ZX_HANDLE_INVALID,
+				       REPORT_KEY);
+	if (st == ZX_OK)
+		watchdog_start(&f->wd, f->g.vcpu);
+	return st;
+}
+
+/* ---- expectations ---- */
+
+static const char *io_name(uint16_t port)
+{
+	switch (port) {
+	case PORT_VEC:
+		return "vector";
+	case PORT_ERR:
+		return "error code";
+	case PORT_MARK:
+		return "mark";
+	default:
+		return "port";
+	}
+}
+
+/* Enter once and expect the guest's 4-byte `out` of `value` to `port`. */
+static bool expect_out_at(const char *file, int line, struct test_guest *g, uint16_t port,
+			  uint32_t value)
+{
+	zx_port_packet_t p;
+	zx_status_t st = zx_vcpu_enter(g->vcpu, &p);
+	if (st != ZX_OK) {
+		test_fail(file, line, "enter: expected %s %#x, got %s", io_name(port), value,
+			  zx_status_get_string(st));
+		return false;
+	}
+	if (p.type != ZX_PKT_TYPE_GUEST_IO || p.guest_io.input) {
+		test_fail(file, line, "expected %s %#x, got a %s packet", io_name(port), value,
+			  packet_type_name(p.type));
+		return false;
+	}
+	uint32_t got = p.guest_io.access_size == 4 ? p.guest_io.u32 : p.guest_io.u8;
+	if (p.guest_io.port != port || got != value) {
+		test_fail(file, line, "expected %s %#x, got %s %#x (port %#x)", io_name(port),
+			  value, io_name(p.guest_io.port), got, p.guest_io.port);
+		return false;
+	}
+	return true;
+}
+
+#define ASSERT_OUT(g, port, value)                                                                 \
+	do {                                                                                       \
+		if (!expect_out_at(__FILE__, __LINE__, (g), (port), (value)))                      \
+			return;                                                                    \
+	} while (0)
+#define ASSERT_MARK(g, n) ASSERT_OUT(g, PORT_MARK, n)
+
+static uint32_t vcpu_flags(zx_handle_t vcpu, zx_status_t *out_st)
+{
+	zx_info_vcpu_t info = {.flags = 0xdead};
+	size_t actual = 0, avail = 0;
+	*out_st = zx_object_get_info(vcpu, ZX_INFO_VCPU, &info, sizeof(info), &actual, &avail);
+	if (*out_st == ZX_OK && (actual != 1 || avail != 1))
+		*out_st = ZX_ERR_INTERNAL;
+	return info.flags;
+}
+
+#define EXPECT_FLAGS(vcpu, want)                                                                   \
+	do {                                                                                       \
+		zx_status_t _st;                                                                   \
+		uint32_t _flags = vcpu_flags(vcpu, &_st);                                          \
+		EXPECT_STATUS(ZX_OK, _st);                                                         \
+		EXPECT_EQ(want, _flags);                                                           \
+	} while (0)
+
+/* ---- another thread ---- */
+
+/* A thread that optionally waits for the guest's bell (the VCPU is then inside enter), then
+ * runs `fn`. Statuses land in st[] for the test thread to check after the join. */
+struct actor {
+	pthread_t thread;
+	bool started;
+	zx_handle_t port;
+	struct fixture *f;
+	void (*fn)(struct actor *a);
+	zx_status_t wait_st;
+	zx_status_t st[6];
+	zx_handle_t handle;
+};
+
+static void *actor_main(void *arg)
+{
+	struct actor *a = arg;
+	a->wait_st = ZX_OK;
+	if (a->port) {
+		zx_port_packet_t p;
+		a->wait_st = zx_port_wait(a->port, deadline_after_ms(WATCHDOG_MS), &p);
+		if (a->wait_st == ZX_OK && (p.type != ZX_PKT_TYPE_GUEST_BELL || p.key != BELL_KEY))
+			a->wait_st = ZX_ERR_INTERNAL;
+	}
+	a->fn(a);
+	return NULL;
+}
+
+static void actor_join(struct actor *a)
+{
+	if (a->started)
+		pthread_join(a->thread, NULL);
+	a->started = false;
+	if (a->port)
+		zx_handle_close(a->port);
+	a->port = ZX_HANDLE_INVALID;
+}
+
+#define AUTO_ACTOR struct actor __attribute__((cleanup(actor_join)))
+
+/* Start `fn` on another thread; with `bell`, once the guest rang the bell at BELL_GPA. */
+static zx_status_t actor_start(struct actor *a, struct fixture *f, bool bell,
+			       void (*fn)(struct actor *a))
+{
+	memset(a, 0, sizeof(*a));
+	a->f = f;
+	a->fn = fn;
+	if (bell) {
+		zx_status_t st = zx_port_create(0, &a->port);
+		if (st == ZX_OK)
+			st = zx_guest_set_trap(f->g.guest, ZX_GUEST_TRAP_BELL, BELL_GPA, 0x1000,
+					       a->port, BELL_KEY);
+		if (st != ZX_OK)
+			return st;
+	}
+	a->started = pthread_create(&a->thread, NULL, actor_main, a) == 0;
+	return a->started ? ZX_OK : ZX_ERR_NO_RESOURCES;
+}
+
+static void act_kick(struct actor *a)
+{
+	a->st[0] = zx_vcpu_kick(a->f->g.vcpu);
+}
+
+static void act_kick_twice(struct actor *a)
+{
+	a->st[0] = zx_vcpu_kick(a->f->g.vcpu);
+	a->st[1] = zx_vcpu_kick(a->f->g.vcpu);
+}
+
+/* ---- kick ---- */
+
+TEST(kick_before_enter_cancels_without_running)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
+	ASSERT_OK(zx_vcpu_kick(f.g.vcpu));
+	zx_port_packet_t p;
+	ASSERT_STATUS(ZX_ERR_CANCELED, zx_vcpu_enter(f.g.vcpu, &p));
+	/* Had the guest run, the first enter would have returned its MARK 1. */
+	ASSERT_MARK(&f.g, 1);
+	ASSERT_MARK(&f.g, 2);
+	ASSERT_OK(enter_and_clean_exit(&f.g));
+}
+
+TEST(kick_kicks_collapse_into_one_cancel)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
+	ASSERT_OK(zx_vcpu_kick(f.g.vcpu));
+	ASSERT_OK(zx_vcpu_kick(f.g.vcpu));
+	ASSERT_OK(zx_vcpu_kick(f.g.vcpu));
+	zx_port_packet_t p;
+	ASSERT_STATUS(ZX_ERR_CANCELED, zx_vcpu_enter(f.g.vcpu, &p));
+	ASSERT_MARK(&f.g, 1);
+	ASSERT_MARK(&f.g, 2);
+	ASSERT_OK(enter_and_clean_exit(&f.g));
+}
+
+TEST(kick_info_flag_while_pending)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
+	EXPECT_FLAGS(f.g.vcpu, 0);
+	ASSERT_OK(zx_vcpu_kick(f.g.vcpu));
+	EXPECT_FLAGS(f.g.vcpu, ZX_INFO_VCPU_FLAG_KICKED);
+	ASSERT_OK(zx_vcpu_kick(f.g.vcpu));
+	EXPECT_FLAGS(f.g.vcpu, ZX_INFO_VCPU_FLAG_KICKED);
+	zx_port_packet_t p;
+	ASSERT_STATUS(ZX_ERR_CANCELED, zx_vcpu_enter(f.g.vcpu, &p));
+	/* Consumed by the enter that returned CANCELED. */
+	EXPECT_FLAGS(f.g.vcpu, 0);
+	ASSERT_MARK(&f.g, 1);
+	EXPECT_FLAGS(f.g.vcpu, 0);
+}
+
+TEST(kick_from_other_thread_while_spinning)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_spin)));
+	AUTO_ACTOR a;
+	ASSERT_OK(actor_start(&a, &f, true, act_kick));
+	/* The guest rings the bell, then loops on `incq; jmp`: only the kick ends this enter. */
+	zx_port_packet_t p;
+	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
+	actor_join(&a);
+	ASSERT_OK(a.wait_st);
+	ASSERT_OK(a.st[0]);
+	ASSERT_STATUS(ZX_ERR_CANCELED, st);
+	EXPECT_FLAGS(f.g.vcpu, 0);
+}
+
+TEST(kick_from_other_thread_then_resume)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_spin_flag)));
+	AUTO_ACTOR a;
+	ASSERT_OK(actor_start(&a, &f, true, act_kick_twice));
+	zx_port_packet_t p;
+	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
+	actor_join(&a);
+	ASSERT_OK(a.wait_st);
+	ASSERT_OK(a.st[0]);
+	ASSERT_OK(a.st[1]);
+	ASSERT_STATUS(ZX_ERR_CANCELED, st);
+	/* Two kicks, one CANCELED: the next enter resumes the spin, which ends once the guest
+	 * sees FLAG. */
+	uint32_t one = 1;
+	ASSERT_OK(zx_vmo_write(f.g.vmo, &one, FLAG, sizeof(one)));
+	ASSERT_MARK(&f.g, 3);
+	ASSERT_OK(enter_and_clean_exit(&f.g));
+}
+
+TEST(kick_from_other_thread_while_halted)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_hlt)));
+	AUTO_ACTOR a;
+	ASSERT_OK(actor_start(&a, &f, true, act_kick));
+	/* The guest rings the bell, then halts with IF=0: nothing but the kick ends the wait. */
+	zx_port_packet_t p;
+	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
+	actor_join(&a);
+	ASSERT_OK(a.wait_st);
+	ASSERT_OK(a.st[0]);
+	ASSERT_STATUS(ZX_ERR_CANCELED, st);
+	/* The guest continues after the hlt. Should the kick have landed before the hlt ran, a
+	 * pending vector wakes it (IF=0: never delivered, it only ends the wait). */
+	ASSERT_OK(zx_vcpu_interrupt(f.g.vcpu, 0x40));
+	ASSERT_MARK(&f.g, 3);
+	ASSERT_OK(enter_and_clean_exit(&f.g));
+}
+
+/* ---- thread rules ---- */
+
+static void act_bound_calls(struct actor *a)
+{
+	zx_handle_t vcpu = a->f->g.vcpu;
+	zx_port_packet_t p;
+	zx_vcpu_state_t s;
+	zx_vcpu_io_t io = {.access_size = 1};
+	a->st[0] = zx_vcpu_enter(vcpu, &p);
+	a->st[1] = zx_vcpu_read_state(vcpu, ZX_VCPU_STATE, &s, sizeof(s));
+	memset(&s, 0, sizeof(s));
+	a->st[2] = zx_vcpu_write_state(vcpu, ZX_VCPU_STATE, &s, sizeof(s));
+	a->st[3] = zx_vcpu_write_state(vcpu, ZX_VCPU_IO, &io, sizeof(io));
+}
+
+TEST(thread_bound_calls_from_other_thread_bad_state)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
+	AUTO_ACTOR a;
+	ASSERT_OK(actor_start(&a, &f, false, act_bound_calls));
+	actor_join(&a);
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, a.st[0]);
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, a.st[1]);
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, a.st[2]);
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, a.st[3]);
+	/* None of them touched the VCPU: it runs from the start on its own thread. */
+	ASSERT_MARK(&f.g, 1);
+	ASSERT_MARK(&f.g, 2);
+	ASSERT_OK(enter_and_clean_exit(&f.g));
+}
+
+static void act_bound_calls_then_kick(struct actor *a)
+{
+	act_bound_calls(a);
+	a->st[4] = zx_vcpu_kick(a->f->g.vcpu);
+}
+
+TEST(thread_state_calls_while_running_bad_state)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_spin)));
+	AUTO_ACTOR a;
+	ASSERT_OK(actor_start(&a, &f, true, act_bound_calls_then_kick));
+	zx_port_packet_t p;
+	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
+	actor_join(&a);
+	ASSERT_OK(a.wait_st);
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, a.st[0]);
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, a.st[1]);
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, a.st[2]);
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, a.st[3]);
+	ASSERT_OK(a.st[4]);
+	ASSERT_STATUS(ZX_ERR_CANCELED, st);
+	/* The owner thread still may. */
+	zx_vcpu_state_t s;
+	ASSERT_OK(read_regs(&f.g, &s));
+}
+
+static void act_interrupt_kick(struct actor *a)
+{
+	a->st[0] = zx_vcpu_interrupt(a->f->g.vcpu, 0x40);
+	a->st[1] = zx_vcpu_kick(a->f->g.vcpu);
+}
+
+TEST(thread_interrupt_and_kick_from_other_thread)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
+	AUTO_ACTOR a;
+	ASSERT_OK(actor_start(&a, &f, false, act_interrupt_kick));
+	actor_join(&a);
+	ASSERT_OK(a.st[0]);
+	ASSERT_OK(a.st[1]);
+	EXPECT_FLAGS(f.g.vcpu, ZX_INFO_VCPU_FLAG_KICKED);
+	zx_port_packet_t p;
+	ASSERT_STATUS(ZX_ERR_CANCELED, zx_vcpu_enter(f.g.vcpu, &p));
+	/* The vector stays pending (IF=0, no IDT): the guest just runs. */
+	ASSERT_MARK(&f.g, 1);
+}
+
+static void act_close(struct actor *a)
+{
+	a->st[0] = zx_handle_close(a->f->g.vcpu);
+}
+
+TEST(thread_close_from_other_thread_frees_the_binding)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
+	AUTO_ACTOR a;
+	ASSERT_OK(actor_start(&a, &f, false, act_close));
+	actor_join(&a);
+	ASSERT_OK(a.st[0]);
+	zx_handle_t old = f.g.vcpu;
+	f.g.vcpu = ZX_HANDLE_INVALID;
+	zx_port_packet_t p;
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_vcpu_enter(old, &p));
+	/* This thread may bind a new VCPU now. */
+	ASSERT_OK(zx_vcpu_create(f.g.guest, 0, GUEST_ENTRY, &f.g.vcpu));
+}
+
+TEST(thread_one_vcpu_per_thread)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
+	zx_handle_t second = ZX_HANDLE_INVALID;
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, zx_vcpu_create(f.g.guest, 0, AP_ENTRY, &second));
+	EXPECT_EQ(ZX_HANDLE_INVALID, second);
+	/* A duplicate keeps the VCPU alive: still bound. */
+	zx_handle_t dup;
+	ASSERT_OK(zx_handle_duplicate(f.g.vcpu, ZX_RIGHT_SAME_RIGHTS, &dup));
+	ASSERT_OK(zx_handle_close(f.g.vcpu));
+	f.g.vcpu = dup;
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, zx_vcpu_create(f.g.guest, 0, AP_ENTRY, &second));
+	/* The last handle gone, the thread is free again. */
+	ASSERT_OK(zx_handle_close(f.g.vcpu));
+	f.g.vcpu = ZX_HANDLE_INVALID;
+	ASSERT_OK(zx_vcpu_create(f.g.guest, 0, AP_ENTRY, &f.g.vcpu));
+}
+
+static void act_create_vcpu(struct actor *a)
+{
+	a->st[0] = zx_vcpu_create(a->f->g.guest, 0, AP_ENTRY, &a->handle);
+}
+
+TEST(thread_vcpu_outlives_its_thread)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
+	AUTO_ACTOR a;
+	ASSERT_OK(actor_start(&a, &f, false, act_create_vcpu));
+	actor_join(&a); /* the thread that created the VCPU has exited */
+	ASSERT_OK(a.st[0]);
+	zx_handle_t v = a.handle;
+	/* Interrupt and kick work from any thread and only record; the bound calls stay the
+	 * dead thread's. */
+	EXPECT_STATUS(ZX_OK, zx_vcpu_interrupt(v, 0x40));
+	EXPECT_STATUS(ZX_OK, zx_vcpu_kick(v));
+	EXPECT_FLAGS(v, ZX_INFO_VCPU_FLAG_KICKED);
+	zx_port_packet_t p;
+	zx_vcpu_state_t s;
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, zx_vcpu_enter(v, &p));
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, zx_vcpu_read_state(v, ZX_VCPU_STATE, &s, sizeof(s)));
+	ASSERT_OK(zx_handle_close(v));
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_vcpu_kick(v));
+	/* This thread's own VCPU was never disturbed. */
+	ASSERT_MARK(&f.g, 1);
+}
+
+/* ---- lifecycle races ---- */
+
+static void act_close_guest_then_kick(struct actor *a)
+{
+	a->st[0] = zx_handle_close(a->f->g.guest);
+	a->st[1] = zx_handle_close(a->f->g.vmar);
+	a->st[2] = zx_vcpu_kick(a->f->g.vcpu);
+}
+
+TEST(lifecycle_close_guest_while_in_enter)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_spin)));
+	AUTO_ACTOR a;
+	ASSERT_OK(actor_start(&a, &f, true, act_close_guest_then_kick));
+	zx_port_packet_t p;
+	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
+	actor_join(&a);
+	zx_handle_t guest = f.g.guest, vmar = f.g.vmar;
+	f.g.guest = f.g.vmar = ZX_HANDLE_INVALID;
+	ASSERT_OK(a.wait_st);
+	ASSERT_OK(a.st[0]);
+	ASSERT_OK(a.st[1]);
+	ASSERT_OK(a.st[2]);
+	/* The running VCPU kept the VM alive; the kick still ends its enter. */
+	ASSERT_STATUS(ZX_ERR_CANCELED, st);
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_handle_close(guest));
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_handle_close(vmar));
+	ASSERT_OK(zx_handle_close(f.g.vcpu));
+	f.g.vcpu = ZX_HANDLE_INVALID;
+}
+
+TEST(lifecycle_enter_after_guest_closed_has_no_traps)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
+	ASSERT_OK(zx_handle_close(f.g.guest));
+	ASSERT_OK(zx_handle_close(f.g.vmar));
+	f.g.guest = f.g.vmar = ZX_HANDLE_INVALID;
+	/* The VCPU keeps the VM (and its memory) alive, but the traps went with the last guest
+	 * handle (spec §4, zx_handle_close): the guest's `out` finds no trap. */
+	zx_port_packet_t p;
+	EXPECT_STATUS(ZX_ERR_NOT_FOUND, zx_vcpu_enter(f.g.vcpu, &p));
+}
+
+static void act_kick_then_close(struct actor *a)
+{
+	a->st[0] = zx_vcpu_kick(a->f->g.vcpu);
+	a->st[1] = zx_handle_close(a->f->g.vcpu);
+}
+
+TEST(lifecycle_kick_and_close_vcpu_while_in_enter)
+{
+	AUTO_FIXTURE f;
+	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_spin)));
+	AUTO_ACTOR a;
+	ASSERT_OK(actor_start(&a, &f, true, act_kick_then_close));
+	zx_port_packet_t p;
+	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
+	actor_join(&a);
+	zx_handle_t old = f.g.vcpu;
+	f.g.vcpu = ZX_HANDLE_INVALID;
+	ASSERT_OK(a.wait_st);
+	ASSERT_OK(a.st[0]);
+	ASSERT_OK(a.st[1]);
+	/* The enter in progress held its own reference: it ends with the kick. */
+	ASSERT_STATUS(ZX_ERR_CANCELED, st);
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_vcpu_enter(old, &p));
+	/* And the binding went with the last handle. */
+	ASSERT_OK(zx_vcpu_create(f.g.guest, 0, GUEST_ENTRY, &f.g.vcpu));
+}
