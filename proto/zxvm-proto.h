@@ -2,6 +2,8 @@
  * shared by the daemon and the client library. */
 #pragma once
 
+#include <limits.h>
+
 #include <zircon/syscalls.h>
 #include <zircon/syscalls/port.h>
 

@@ -1,0 +1,159 @@
+/* Pinned VCPU threads: one OS thread per (session, client thread id) that has created a VCPU.
+ * Every vcpu ioctl of its VCPU runs there (kvm_backend's one-OS-thread rule); the gRPC
+ * thread only posts work, and the VCPU thread answers the call itself.
+ *
+ * A cross-CPU wake-up of a sleeping thread costs ~50 µs here, more than the rest of an exit
+ * (notes/kvm-on-this-machine.md), so after each piece of work the thread spins briefly for
+ * the next one (a VMM's enter follows its previous reply within microseconds) before it
+ * sleeps on its condition variable. */
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+
+#include <zircon/errors.h>
+
+#include "daemon-internal.h"
+
+#define SPIN_NS 40000 /* how long an idle VCPU thread waits for more work before sleeping */
+
+struct zxd_work {
+	zxd_work_fn fn;
+	void *arg;
+	struct zxd_work *next;
+};
+
+struct zxd_vthread {
+	uint64_t tid;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct zxd_work *head, *tail; /* guarded by lock */
+	atomic_bool has_work;
+	bool sleeping;  /* guarded by lock */
+	bool quit;      /* guarded by lock */
+	struct zxd_vthread *next; /* guarded by session->lock */
+};
+
+static uint32_t max_vthreads = 64;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *vthread_main(void *arg)
+{
+	struct zxd_vthread *t = arg;
+	for (;;) {
+		/* Spin first: the next request usually comes right after our reply. */
+		uint64_t until = now_ns() + SPIN_NS;
+		while (!atomic_load_explicit(&t->has_work, memory_order_acquire) && now_ns() < until)
+			__builtin_ia32_pause();
+		pthread_mutex_lock(&t->lock);
+		while (!t->head && !t->quit) {
+			t->sleeping = true;
+			pthread_cond_wait(&t->cond, &t->lock);
+			t->sleeping = false;
+		}
+		struct zxd_work *w = t->head;
+		if (w) {
+			t->head = w->next;
+			if (!t->head)
+				t->tail = NULL;
+		}
+		atomic_store(&t->has_work, t->head != NULL);
+		bool quit = t->quit && !w;
+		pthread_mutex_unlock(&t->lock);
+		if (quit)
+			return NULL;
+		w->fn(w->arg);
+		free(w);
+	}
+}
+
+static struct zxd_vthread *find_or_start(struct zxd_session *s, uint64_t tid, zx_status_t *st)
+{
+	pthread_mutex_lock(&s->lock);
+	struct zxd_vthread *t = s->vthreads;
+	while (t && t->tid != tid)
+		t = t->next;
+	if (!t) {
+		if (s->nvthreads >= max_vthreads) {
+			*st = ZX_ERR_NO_RESOURCES;
+		} else if (!(t = calloc(1, sizeof(*t)))) {
+			*st = ZX_ERR_NO_MEMORY;
+		} else {
+			t->tid = tid;
+			pthread_mutex_init(&t->lock, NULL);
+			pthread_cond_init(&t->cond, NULL);
+			if (pthread_create(&t->thread, NULL, vthread_main, t) != 0) {
+				free(t);
+				t = NULL;
+				*st = ZX_ERR_NO_RESOURCES;
+			} else {
+				t->started = true;
+				t->next = s->vthreads;
+				s->vthreads = t;
+				s->nvthreads++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return t;
+}
+
+void zxd_vthreads_set_limit(uint32_t max_per_session)
+{
+	max_vthreads = max_per_session;
+}
+
+zx_status_t zxd_vthread_post(struct zxd_session *s, uint64_t tid, zxd_work_fn fn, void *arg)
+{
+	zx_status_t st = ZX_OK;
+	struct zxd_work *w = malloc(sizeof(*w));
+	if (!w)
+		return ZX_ERR_NO_MEMORY;
+	struct zxd_vthread *t = find_or_start(s, tid, &st);
+	if (!t) {
+		free(w);
+		return st;
+	}
+	*w = (struct zxd_work){.fn = fn, .arg = arg};
+	pthread_mutex_lock(&t->lock);
+	if (t->tail)
+		t->tail->next = w;
+	else
+		t->head = w;
+	t->tail = w;
+	atomic_store_explicit(&t->has_work, true, memory_order_release);
+	if (t->sleeping)
+		pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	return ZX_OK;
+}
+
+void zxd_vthreads_stop(struct zxd_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	struct zxd_vthread *list = s->vthreads;
+	s->vthreads = NULL;
+	s->nvthreads = 0;
+	pthread_mutex_unlock(&s->lock);
+	while (list) {
+		struct zxd_vthread *t = list;
+		list = t->next;
+		pthread_mutex_lock(&t->lock);
+		t->quit = true;
+		pthread_cond_signal(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+		/* A VCPU thread never stops its own session (it holds a reference while working),
+		 * so this join never waits for the calling thread. */
+		pthread_join(t->thread, NULL);
+		pthread_mutex_destroy(&t->lock);
+		pthread_cond_destroy(&t->cond);
+		free(t);
+	}
+}
