@@ -19,8 +19,17 @@ extern "C" {
  * (inproc: without usable /dev/kvm). */
 zx_status_t zxvm_connect(const char *target, zx_handle_t *out_hypervisor_resource);
 
-/* Close every handle of this process's session and disconnect. Safe to call when not
- * connected. */
+/* Like zxvm_connect, but attach to (or create) the named persistent session `session` of the
+ * daemon, which outlives this process until zxvm_close_session(). NULL or "" is an ephemeral
+ * session, the default. Not for "inproc:" (ZX_ERR_NOT_SUPPORTED). */
+zx_status_t zxvm_connect_session(const char *target, const char *session,
+				 zx_handle_t *out_hypervisor_resource);
+
+/* Close the connected named session on the daemon: every handle in it is closed. */
+zx_status_t zxvm_close_session(void);
+
+/* Close every handle of this process's (ephemeral) session and disconnect. Safe to call when
+ * not connected. */
 void zxvm_disconnect(void);
 
 #ifdef __cplusplus
