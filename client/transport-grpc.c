@@ -482,6 +482,10 @@ static zx_status_t stream_call(const Zxvm__V1__VcpuStreamRequest *req,
 
 zx_status_t zxc_vcpu_enter(zx_handle_t vcpu, zx_port_packet_t *packet)
 {
+	/* Checked here, not after the call: a remote enter would run the guest to lose the
+	 * packet. */
+	if (!packet)
+		return ZX_ERR_INVALID_ARGS;
 	Zxvm__V1__VcpuEnterRequest e = ZXVM__V1__VCPU_ENTER_REQUEST__INIT;
 	e.vcpu = vcpu;
 	Zxvm__V1__VcpuStreamRequest req = ZXVM__V1__VCPU_STREAM_REQUEST__INIT;
@@ -696,6 +700,8 @@ zx_status_t zxc_port_create(uint32_t options, zx_handle_t *out)
 
 zx_status_t zxc_port_wait(zx_handle_t port, zx_time_t deadline, zx_port_packet_t *packet)
 {
+	if (!packet)
+		return ZX_ERR_INVALID_ARGS; /* a dequeued packet would be lost */
 	Zxvm__V1__PortWaitRequest req = ZXVM__V1__PORT_WAIT_REQUEST__INIT;
 	req.port = port;
 	if (deadline == ZX_TIME_INFINITE) {

@@ -31,6 +31,7 @@ struct zxd_vthread {
 	struct zxd_work *head, *tail; /* guarded by lock */
 	atomic_bool has_work;
 	bool sleeping;  /* guarded by lock */
+	bool busy;      /* guarded by lock: running a work item */
 	bool quit;      /* guarded by lock */
 	struct zxd_vthread *next; /* guarded by session->lock */
 };
@@ -66,17 +67,56 @@ static void *vthread_main(void *arg)
 		}
 		atomic_store(&t->has_work, t->head != NULL);
 		bool quit = t->quit && !w;
+		t->busy = w != NULL;
 		pthread_mutex_unlock(&t->lock);
 		if (quit)
 			return NULL;
 		w->fn(w->arg);
 		free(w);
+		pthread_mutex_lock(&t->lock);
+		t->busy = false;
+		pthread_mutex_unlock(&t->lock);
 	}
+}
+
+static void stop_one(struct zxd_vthread *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->quit = true;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	/* A VCPU thread never stops its own session or itself (it holds a call reference while
+	 * working), so this join never waits for the calling thread. */
+	pthread_join(t->thread, NULL);
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->cond);
+	free(t);
+}
+
+/* With s->lock held: unlink an idle thread whose client thread has no VCPU any more (a
+ * thread that created and closed its VCPU), to make room. The caller stops it unlocked. */
+static struct zxd_vthread *take_idle_locked(struct zxd_session *s)
+{
+	for (struct zxd_vthread **pp = &s->vthreads; *pp; pp = &(*pp)->next) {
+		struct zxd_vthread *t = *pp;
+		pthread_mutex_lock(&t->lock);
+		bool idle = !t->head && !t->busy;
+		pthread_mutex_unlock(&t->lock);
+		if (idle && !kb_table_tid_has_vcpu(s->table, t->tid)) {
+			*pp = t->next;
+			s->nvthreads--;
+			return t;
+		}
+	}
+	return NULL;
 }
 
 static struct zxd_vthread *find_or_start(struct zxd_session *s, uint64_t tid, zx_status_t *st)
 {
+	struct zxd_vthread *retired = NULL;
 	pthread_mutex_lock(&s->lock);
+	if (s->nvthreads >= max_vthreads)
+		retired = take_idle_locked(s);
 	struct zxd_vthread *t = s->vthreads;
 	while (t && t->tid != tid)
 		t = t->next;
@@ -102,6 +142,8 @@ static struct zxd_vthread *find_or_start(struct zxd_session *s, uint64_t tid, zx
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (retired)
+		stop_one(retired);
 	return t;
 }
 
@@ -145,15 +187,6 @@ void zxd_vthreads_stop(struct zxd_session *s)
 	while (list) {
 		struct zxd_vthread *t = list;
 		list = t->next;
-		pthread_mutex_lock(&t->lock);
-		t->quit = true;
-		pthread_cond_signal(&t->cond);
-		pthread_mutex_unlock(&t->lock);
-		/* A VCPU thread never stops its own session (it holds a reference while working),
-		 * so this join never waits for the calling thread. */
-		pthread_join(t->thread, NULL);
-		pthread_mutex_destroy(&t->lock);
-		pthread_cond_destroy(&t->cond);
-		free(t);
+		stop_one(t);
 	}
 }

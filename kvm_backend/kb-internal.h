@@ -179,7 +179,6 @@ void kb__guest_kick_all(struct kb_guest *guest);
 
 /* VCPU helpers used by the table (vcpu.c). */
 void kb__vcpu_kick(struct kb_vcpu *vcpu);
-bool kb__table_tid_has_vcpu(kb_table *table, uint64_t tid);
 
 zx_koid_t kb__koid_next(void);
 int kb__kvm_fd(void);

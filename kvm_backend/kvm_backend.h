@@ -45,6 +45,8 @@ void kb_table_kick_all(kb_table *table);
 /* Adds a handle to the hypervisor resource (ZX_RSRC_KIND_SYSTEM, HYPERVISOR_BASE), the grant
  * an authorized caller receives; or, with vmex, to the VMEX resource. */
 zx_status_t kb_table_grant_resource(kb_table *table, bool vmex, zx_handle_t *out);
+/* Whether the client thread tid has a VCPU in this table (one VCPU per thread, spec §2.3). */
+bool kb_table_tid_has_vcpu(kb_table *table, uint64_t tid);
 /* Counts of live objects reachable from the table, for stats and leak tests. */
 struct kb_table_stats {
 	uint32_t handles;

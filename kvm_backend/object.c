@@ -260,7 +260,7 @@ zx_status_t kb__handle_get(kb_table *table, zx_handle_t handle, zx_obj_type_t ty
 	return st;
 }
 
-bool kb__table_tid_has_vcpu(kb_table *table, uint64_t tid)
+bool kb_table_tid_has_vcpu(kb_table *table, uint64_t tid)
 {
 	pthread_mutex_lock(&table->lock);
 	bool found = false;

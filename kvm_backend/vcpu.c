@@ -145,7 +145,7 @@ zx_status_t kb_vcpu_create(kb_table *table, uint64_t tid, zx_handle_t guest, uin
 		return st;
 	if (!out || entry >= KB_GUEST_ASPACE_SIZE)
 		st = ZX_ERR_INVALID_ARGS;
-	else if (tid == 0 || kb__table_tid_has_vcpu(table, tid))
+	else if (tid == 0 || kb_table_tid_has_vcpu(table, tid))
 		st = ZX_ERR_BAD_STATE;
 	struct kb_account *account = kb__table_account(table);
 	if (st == ZX_OK)
