@@ -732,7 +732,8 @@ static int add_tcp_listener(const char *addr)
 		zxd_log(ZXD_LOG_ERR, "cannot listen on %s", addr);
 		return -1;
 	}
-	zxd_log(ZXD_LOG_INFO, "listening on %s (%s)", addr,
+	/* The port is in the line: with HOST:0 the kernel picked it (tests use that). */
+	zxd_log(ZXD_LOG_NOTICE, "listening on %s port %d (%s)", addr, port,
 		cfg->tls_cert ? "mutual TLS" : "plain TCP, loopback test mode");
 	return 0;
 }
