@@ -9,6 +9,12 @@ uint64_t zxvm__thread_id(void);
 zx_status_t zxc_connect(const char *target, const char *session_name, zx_handle_t *out);
 void zxc_disconnect(void);
 zx_status_t zxc_close_session(void);
+struct zxvm_session_info;
+struct zxvm_stats;
+struct zxvm_vcpu_stats;
+zx_status_t zxc_list_sessions(struct zxvm_session_info *out, size_t max, size_t *actual);
+zx_status_t zxc_get_stats(struct zxvm_stats *out, struct zxvm_vcpu_stats *vcpus, size_t max,
+			  size_t *actual);
 
 zx_status_t zxc_guest_create(zx_handle_t resource, uint32_t options, zx_handle_t *guest,
 			     zx_handle_t *vmar);

@@ -6,6 +6,7 @@
  * the thread that created it (spec §2.3), in process and through the daemon alike. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,14 @@ uint64_t zxvm__thread_id(void)
 	if (!my_tid)
 		my_tid = atomic_fetch_add(&next_tid, 1);
 	return my_tid;
+}
+
+zx_status_t zxvm_set_thread_id(uint64_t id)
+{
+	if (id == 0)
+		return ZX_ERR_INVALID_ARGS;
+	my_tid = id;
+	return ZX_OK;
 }
 
 static zx_status_t connect_inproc(zx_handle_t *out)
@@ -85,6 +94,55 @@ zx_status_t zxvm_close_session(void)
 	if (atomic_load(&mode) != DAEMON)
 		return ZX_ERR_BAD_STATE;
 	return zxc_close_session();
+}
+
+const char *zxvm_exit_kind_name(unsigned kind)
+{
+	return kind < ZXVM_EXIT_KINDS && kind < KB_EXIT_KIND_COUNT
+		       ? kb_exit_kind_to_string((enum kb_exit_kind)kind)
+		       : NULL;
+}
+
+zx_status_t zxvm_list_sessions(struct zxvm_session_info *out, size_t max, size_t *actual)
+{
+	if (max && !out)
+		return ZX_ERR_INVALID_ARGS;
+	switch (atomic_load(&mode)) {
+	case INPROC:
+		if (actual)
+			*actual = 0; /* in process there is one unnamed table */
+		return ZX_OK;
+	case DAEMON:
+		return zxc_list_sessions(out, max, actual);
+	default:
+		return ZX_ERR_BAD_STATE;
+	}
+}
+
+zx_status_t zxvm_get_stats(struct zxvm_stats *out, struct zxvm_vcpu_stats *vcpus, size_t max,
+			   size_t *actual)
+{
+	if (!out || (max && !vcpus))
+		return ZX_ERR_INVALID_ARGS;
+	if (atomic_load(&mode) == DAEMON)
+		return zxc_get_stats(out, vcpus, max, actual);
+	if (atomic_load(&mode) != INPROC)
+		return ZX_ERR_BAD_STATE;
+	struct kb_table_stats ts;
+	kb_table_get_stats(inproc_table, &ts);
+	*out = (struct zxvm_stats){.sessions = 1, .guests = ts.guests, .vcpus = ts.vcpus};
+	struct kb_vcpu_stats vs[64];
+	size_t n = kb_table_vcpu_stats(inproc_table, vs, 64);
+	for (size_t i = 0; i < n && i < 64 && i < max; i++) {
+		memset(&vcpus[i], 0, sizeof(vcpus[i]));
+		snprintf(vcpus[i].session, sizeof(vcpus[i].session), "inproc");
+		vcpus[i].vpid = vs[i].vpid;
+		for (unsigned k = 0; k < ZXVM_EXIT_KINDS && k < KB_EXIT_KIND_COUNT; k++)
+			vcpus[i].exits[k] = vs[i].exits[k];
+	}
+	if (actual)
+		*actual = n;
+	return ZX_OK;
 }
 
 void zxvm_disconnect(void)

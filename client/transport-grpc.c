@@ -17,6 +17,7 @@
 #include <grpc/support/time.h>
 
 #include <zircon/errors.h>
+#include <zxvm/zxvm.h>
 
 #include "client-internal.h"
 #include "zxvm-proto.h"
@@ -363,6 +364,46 @@ zx_status_t zxc_close_session(void)
 {
 	Zxvm__V1__CloseSessionRequest req = ZXVM__V1__CLOSE_SESSION_REQUEST__INIT;
 	CALL("CloseSession", &req, Zxvm__V1__CloseSessionResponse, resp);
+	DONE(resp);
+}
+
+zx_status_t zxc_list_sessions(struct zxvm_session_info *out, size_t max, size_t *actual)
+{
+	Zxvm__V1__ListSessionsRequest req = ZXVM__V1__LIST_SESSIONS_REQUEST__INIT;
+	CALL("ListSessions", &req, Zxvm__V1__ListSessionsResponse, resp);
+	if (st == ZX_OK) {
+		for (size_t i = 0; i < resp->n_sessions && i < max; i++) {
+			snprintf(out[i].name, sizeof(out[i].name), "%s", resp->sessions[i]->name);
+			out[i].handles = resp->sessions[i]->handles;
+			out[i].guests = resp->sessions[i]->guests;
+			out[i].vcpus = resp->sessions[i]->vcpus;
+		}
+		if (actual)
+			*actual = resp->n_sessions;
+	}
+	DONE(resp);
+}
+
+zx_status_t zxc_get_stats(struct zxvm_stats *out, struct zxvm_vcpu_stats *vcpus, size_t max,
+			  size_t *actual)
+{
+	Zxvm__V1__StatsRequest req = ZXVM__V1__STATS_REQUEST__INIT;
+	CALL("Stats", &req, Zxvm__V1__StatsResponse, resp);
+	if (st == ZX_OK) {
+		*out = (struct zxvm_stats){resp->sessions, resp->guests, resp->vcpus};
+		for (size_t i = 0; i < resp->n_vcpu && i < max; i++) {
+			const Zxvm__V1__VcpuStats *v = resp->vcpu[i];
+			memset(&vcpus[i], 0, sizeof(vcpus[i]));
+			snprintf(vcpus[i].session, sizeof(vcpus[i].session), "%s", v->session);
+			vcpus[i].vpid = v->vpid;
+			for (size_t k = 0; k < v->n_exits; k++)
+				for (unsigned e = 0; e < ZXVM_EXIT_KINDS; e++)
+					if (strcmp(v->exits[k]->key, zxvm_exit_kind_name(e)) == 0)
+						vcpus[i].exits[e] = v->exits[k]->value;
+		}
+		if (actual)
+			*actual = resp->n_vcpu;
+	}
 	DONE(resp);
 }
 

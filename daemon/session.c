@@ -195,6 +195,29 @@ void zxd_sessions_list(Zxvm__V1__ListSessionsResponse *resp)
 	pthread_mutex_unlock(&registry_lock);
 }
 
+/* One VcpuStats entry, laid out as protobuf-c's unpack would (each part malloc'ed), so that
+ * protobuf_c_message_free_unpacked() frees it (zxd_response_free_extra). */
+static Zxvm__V1__VcpuStats *vcpu_entry(const struct zxd_session *s, const struct kb_vcpu_stats *v)
+{
+	Zxvm__V1__VcpuStats *e = malloc(sizeof(*e));
+	if (!e)
+		return NULL;
+	zxvm__v1__vcpu_stats__init(e);
+	e->session = strdup(s->name[0] ? s->name : "ephemeral");
+	e->vpid = v->vpid;
+	e->exits = calloc(KB_EXIT_KIND_COUNT, sizeof(*e->exits));
+	for (int k = 0; e->exits && k < KB_EXIT_KIND_COUNT; k++) {
+		Zxvm__V1__VcpuStats__ExitsEntry *x = malloc(sizeof(*x));
+		if (!x)
+			break;
+		zxvm__v1__vcpu_stats__exits_entry__init(x);
+		x->key = strdup(kb_exit_kind_to_string((enum kb_exit_kind)k));
+		x->value = v->exits[k];
+		e->exits[e->n_exits++] = x;
+	}
+	return e;
+}
+
 void zxd_sessions_stats(Zxvm__V1__StatsResponse *resp)
 {
 	pthread_mutex_lock(&registry_lock);
@@ -204,6 +227,18 @@ void zxd_sessions_stats(Zxvm__V1__StatsResponse *resp)
 		kb_table_get_stats(s->table, &st);
 		resp->guests += st.guests;
 		resp->vcpus += st.vcpus;
+		struct kb_vcpu_stats vs[64];
+		size_t n = kb_table_vcpu_stats(s->table, vs, 64);
+		n = n < 64 ? n : 64;
+		Zxvm__V1__VcpuStats **arr = realloc(resp->vcpu, (resp->n_vcpu + n) * sizeof(*arr));
+		if (!arr)
+			break;
+		resp->vcpu = arr;
+		for (size_t i = 0; i < n; i++) {
+			Zxvm__V1__VcpuStats *e = vcpu_entry(s, &vs[i]);
+			if (e)
+				resp->vcpu[resp->n_vcpu++] = e;
+		}
 	}
 	pthread_mutex_unlock(&registry_lock);
 }

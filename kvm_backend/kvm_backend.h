@@ -118,3 +118,13 @@ enum kb_exit_kind {
 	KB_EXIT_KIND_COUNT,
 };
 const char *kb_exit_kind_to_string(enum kb_exit_kind kind);
+
+/* The VCPUs bound in a table with their exit counters (read without stopping them). Fills
+ * up to max entries and returns how many VCPUs there are. */
+struct kb_vcpu_stats {
+	zx_koid_t koid;
+	zx_koid_t guest_koid;
+	uint32_t vpid;
+	uint64_t exits[KB_EXIT_KIND_COUNT];
+};
+size_t kb_table_vcpu_stats(kb_table *table, struct kb_vcpu_stats *out, size_t max);

@@ -430,6 +430,22 @@ zx_status_t kb_table_grant_resource(kb_table *table, bool vmex, zx_handle_t *out
 	return kb__handle_add(table, &res->obj, ZX_DEFAULT_RESOURCE_RIGHTS, out);
 }
 
+size_t kb_table_vcpu_stats(kb_table *table, struct kb_vcpu_stats *out, size_t max)
+{
+	pthread_mutex_lock(&table->lock);
+	size_t n = table->nbindings;
+	for (size_t i = 0; i < n && i < max; i++) {
+		struct kb_vcpu *v = table->bindings[i].vcpu;
+		out[i].koid = v->obj.koid;
+		out[i].guest_koid = v->obj.related_koid;
+		out[i].vpid = v->vpid;
+		for (int k = 0; k < KB_EXIT_KIND_COUNT; k++)
+			out[i].exits[k] = atomic_load_explicit(&v->exits[k], memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&table->lock);
+	return n;
+}
+
 void kb_table_kick_all(kb_table *table)
 {
 	pthread_mutex_lock(&table->lock);
