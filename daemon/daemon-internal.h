@@ -63,6 +63,8 @@ struct zxd_session {
 	kb_table *table;
 	zx_handle_t resource;
 	atomic_bool closed;
+	atomic_bool leased;   /* an ephemeral session's Lease arrived */
+	int64_t opened_ns;    /* CLOCK_MONOTONIC */
 	atomic_uint port_waits;
 	pthread_mutex_t lock;
 	struct zxd_vthread *vthreads; /* guarded by lock */

@@ -452,6 +452,8 @@ static void dispatch(struct call *c)
 			return;
 		}
 	}
+	if (m->where == ZXD_SPECIAL && !m->fn && c->session && strcmp(m->name, "Lease") == 0)
+		atomic_store(&c->session->leased, true);
 	if (m->where == ZXD_SPECIAL && !m->fn) {
 		if (strcmp(m->name, "VcpuStream") == 0)
 			stream_start(c);

@@ -20,6 +20,26 @@ zx_status_t zxd_sessions_init(const struct zxd_config *cfg)
 	return ZX_OK;
 }
 
+static struct zxd_session *ref(struct zxd_session *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+	return s;
+}
+
+/* An ephemeral session whose client never took the Lease would live forever: such sessions
+ * are closed once they are this old (the library takes the lease right after opening). */
+#define LEASE_GRACE_NS (30ll * 1000000000)
+
+/* With the registry lock held: unlink the first leaseless ephemeral session past its grace. */
+static struct zxd_session *take_expired_locked(int64_t now)
+{
+	for (struct zxd_session *s = sessions; s; s = s->next)
+		if (!s->name[0] && !atomic_load(&s->leased) && now - s->opened_ns > LEASE_GRACE_NS &&
+		    !atomic_load(&s->closed))
+			return ref(s);
+	return NULL;
+}
+
 static bool valid_name(const char *name)
 {
 	size_t n = strlen(name);
@@ -34,17 +54,23 @@ static bool valid_name(const char *name)
 	return true;
 }
 
-static struct zxd_session *ref(struct zxd_session *s)
-{
-	atomic_fetch_add(&s->refs, 1);
-	return s;
-}
 
 zx_status_t zxd_session_open(const char *name, const struct zxd_peer *peer,
 			     struct zxd_session **out, bool *out_created)
 {
 	if (!name || !valid_name(name))
 		return ZX_ERR_INVALID_ARGS;
+	int64_t now = kb_clock_monotonic();
+	for (;;) {
+		pthread_mutex_lock(&registry_lock);
+		struct zxd_session *old = take_expired_locked(now);
+		pthread_mutex_unlock(&registry_lock);
+		if (!old)
+			break;
+		zxd_log(ZXD_LOG_NOTICE, "session %.8s never took its lease: closing it", old->token);
+		zxd_session_close(old);
+		zxd_session_unref(old);
+	}
 	pthread_mutex_lock(&registry_lock);
 	/* A named session is shared by whoever names it with the same authorization. */
 	for (struct zxd_session *s = sessions; name[0] && s; s = s->next) {
@@ -80,6 +106,7 @@ zx_status_t zxd_session_open(const char *name, const struct zxd_peer *peer,
 	atomic_init(&s->refs, 2); /* the registry's, and the caller's */
 	s->authorized = peer->authorized;
 	s->uid = peer->uid;
+	s->opened_ns = now;
 	pthread_mutex_init(&s->lock, NULL);
 	s->next = sessions;
 	sessions = s;
