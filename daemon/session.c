@@ -140,6 +140,8 @@ void zxd_session_unref(struct zxd_session *s)
 	/* The last call using the session is done: its VCPU threads are idle or gone. */
 	zxd_vthreads_stop(s);
 	kb_table_destroy(s->table);
+	/* After this line the session holds no fd and no thread (tests wait for it). */
+	zxd_log(ZXD_LOG_DEBUG, "session %.8s freed", s->token);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -257,6 +259,8 @@ void zxd_sessions_stats(Zxvm__V1__StatsResponse *resp)
 		struct kb_vcpu_stats vs[64];
 		size_t n = kb_table_vcpu_stats(s->table, vs, 64);
 		n = n < 64 ? n : 64;
+		if (n == 0)
+			continue; /* realloc(p, 0) would free the array */
 		Zxvm__V1__VcpuStats **arr = realloc(resp->vcpu, (resp->n_vcpu + n) * sizeof(*arr));
 		if (!arr)
 			break;
