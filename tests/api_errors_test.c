@@ -5,39 +5,10 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "harness/objects.h"
 #include "harness/test.h"
 
-#define PAGE 4096ull
-#define ASPACE_SIZE (1ull << 48) /* the x86-64 guest-physical address space (spec §2.1) */
-#define MADE_UP_HANDLE 0x5a5a5a5bu
 #define MAX_VCPUS 63 /* VPIDs come from [1, 64) (spec §2.1) */
-
-struct guest {
-	zx_handle_t guest;
-	zx_handle_t vmar;
-};
-
-static zx_status_t guest_create(struct guest *g)
-{
-	return zx_guest_create(test_resource, 0, &g->guest, &g->vmar);
-}
-
-static void guest_close(struct guest *g)
-{
-	zx_handle_close(g->guest);
-	zx_handle_close(g->vmar);
-}
-
-/* A duplicate of h with `drop` removed from its rights. */
-static zx_status_t dup_without(zx_handle_t h, zx_rights_t drop, zx_handle_t *out)
-{
-	zx_info_handle_basic_t info;
-	zx_status_t st =
-		zx_object_get_info(h, ZX_INFO_HANDLE_BASIC, &info, sizeof(info), NULL, NULL);
-	if (st != ZX_OK)
-		return st;
-	return zx_handle_duplicate(h, info.rights & ~drop, out);
-}
 
 /* Run fn(arg) on a new thread and return its status, for the thread rules of spec §2.3. */
 struct thread_call {
@@ -228,131 +199,128 @@ TEST(set_trap_port_handle_errors)
 	guest_close(&g);
 }
 
-TEST(set_trap_kind_and_port_rules)
+/* One zx_guest_set_trap call of a table: with the test's port or none, and its status. */
+struct trap_case {
+	zx_status_t want;
+	uint32_t kind;
+	uint64_t addr, size;
+	bool port;
+	uint64_t key;
+	bool stop; /* a failure ends the table: the cases after it build on this one */
+};
+
+#define TRAP(want, kind, addr, size, port, key)                                                    \
+	((struct trap_case){(want), (kind), (addr), (size), (port), (key), false})
+#define MEM(want, addr, size) TRAP(want, ZX_GUEST_TRAP_MEM, addr, size, false, 0)
+#define BELL(want, addr, size) TRAP(want, ZX_GUEST_TRAP_BELL, addr, size, true, 0)
+#define IO(want, addr, size) TRAP(want, ZX_GUEST_TRAP_IO, addr, size, false, 0)
+/* A MEM trap the cases after it build on: if it fails, the table ends. */
+#define MEM_FIRST(addr, size)                                                                      \
+	((struct trap_case){ZX_OK, ZX_GUEST_TRAP_MEM, (addr), (size), false, 0, true})
+
+/* The calls in order on a new guest, each checked. */
+static void expect_traps_at(int line, const struct trap_case *c, size_t n)
 {
 	struct guest g;
 	zx_handle_t port;
 	ASSERT_OK(guest_create(&g));
 	ASSERT_OK(zx_port_create(0, &port));
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS,
-		      zx_guest_set_trap(g.guest, 3, 0x1000, PAGE, ZX_HANDLE_INVALID, 0));
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS,
-		      zx_guest_set_trap(g.guest, UINT32_MAX, 0x1000, PAGE, port, 0));
-	/* MEM and IO are synchronous: no port; BELL is asynchronous: a port. */
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x1000, PAGE, port, 0));
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0x1000,
-							     PAGE, ZX_HANDLE_INVALID, 0));
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x60, 1, port, 0));
-	/* None of them registered anything; the right combinations all work. */
-	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x1000, PAGE,
-					       ZX_HANDLE_INVALID, 1));
-	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0x2000, PAGE, port, 2));
-	EXPECT_STATUS(ZX_OK,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x60, 1, ZX_HANDLE_INVALID, 3));
+	for (size_t i = 0; i < n; i++) {
+		zx_handle_t h = c[i].port ? port : ZX_HANDLE_INVALID;
+		zx_status_t st =
+			zx_guest_set_trap(g.guest, c[i].kind, c[i].addr, c[i].size, h, c[i].key);
+		if (st == c[i].want)
+			continue;
+		test_fail(__FILE__, line,
+			  "case %zu: set_trap(kind %u, addr %#" PRIx64 ", size %#" PRIx64
+			  ", %s, key %" PRIu64 "): expected %s, got %s",
+			  i, c[i].kind, c[i].addr, c[i].size, c[i].port ? "port" : "no port",
+			  c[i].key, zx_status_get_string(c[i].want), zx_status_get_string(st));
+		if (c[i].stop)
+			break;
+	}
 	zx_handle_close(port);
 	guest_close(&g);
+}
+
+#define EXPECT_TRAPS(cases) expect_traps_at(__LINE__, (cases), ARRAY_SIZE(cases))
+
+TEST(set_trap_kind_and_port_rules)
+{
+	static const struct trap_case cases[] = {
+		TRAP(ZX_ERR_INVALID_ARGS, 3, 0x1000, PAGE, false, 0),
+		TRAP(ZX_ERR_INVALID_ARGS, UINT32_MAX, 0x1000, PAGE, true, 0),
+		/* MEM and IO are synchronous: no port; BELL is asynchronous: a port. */
+		TRAP(ZX_ERR_INVALID_ARGS, ZX_GUEST_TRAP_MEM, 0x1000, PAGE, true, 0),
+		TRAP(ZX_ERR_INVALID_ARGS, ZX_GUEST_TRAP_BELL, 0x1000, PAGE, false, 0),
+		TRAP(ZX_ERR_INVALID_ARGS, ZX_GUEST_TRAP_IO, 0x60, 1, true, 0),
+		/* None of them registered anything; the right combinations all work. */
+		TRAP(ZX_OK, ZX_GUEST_TRAP_MEM, 0x1000, PAGE, false, 1),
+		TRAP(ZX_OK, ZX_GUEST_TRAP_BELL, 0x2000, PAGE, true, 2),
+		TRAP(ZX_OK, ZX_GUEST_TRAP_IO, 0x60, 1, false, 3),
+	};
+	EXPECT_TRAPS(cases);
 }
 
 TEST(set_trap_mem_bell_alignment)
 {
-	struct guest g;
-	zx_handle_t port;
-	ASSERT_OK(guest_create(&g));
-	ASSERT_OK(zx_port_create(0, &port));
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x1004,
-							     PAGE, ZX_HANDLE_INVALID, 0));
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x1000,
-							     0x800, ZX_HANDLE_INVALID, 0));
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x1000,
-							     PAGE + 4, ZX_HANDLE_INVALID, 0));
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0x1800, PAGE, port, 0));
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0x1000, 4, port, 0));
-	/* IO traps have no alignment rule: any port, any width. */
-	EXPECT_STATUS(ZX_OK,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x3f9, 3, ZX_HANDLE_INVALID, 0));
-	zx_handle_close(port);
-	guest_close(&g);
+	static const struct trap_case cases[] = {
+		MEM(ZX_ERR_INVALID_ARGS, 0x1004, PAGE),
+		MEM(ZX_ERR_INVALID_ARGS, 0x1000, 0x800),
+		MEM(ZX_ERR_INVALID_ARGS, 0x1000, PAGE + 4),
+		BELL(ZX_ERR_INVALID_ARGS, 0x1800, PAGE),
+		BELL(ZX_ERR_INVALID_ARGS, 0x1000, 4),
+		/* IO traps have no alignment rule: any port, any width. */
+		IO(ZX_OK, 0x3f9, 3),
+	};
+	EXPECT_TRAPS(cases);
 }
 
 TEST(set_trap_ranges)
 {
-	struct guest g;
-	zx_handle_t port;
-	ASSERT_OK(guest_create(&g));
-	ASSERT_OK(zx_port_create(0, &port));
-	const zx_handle_t none = ZX_HANDLE_INVALID;
-	/* size 0 */
-	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x1000, 0, none, 0));
-	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0x1000, 0, port, 0));
-	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x60, 0, none, 0));
-	/* addr + size overflows */
-	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, UINT64_MAX - PAGE + 1, 2 * PAGE,
-					none, 0));
-	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, UINT64_MAX, 2, none, 0));
-	/* IO: the end (addr + size) may not pass UINT16_MAX. */
-	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0xfff0, 0x10, none, 0));
-	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x10000, 1, none, 0));
-	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0xfff0, 0xf, none, 0));
-	/* MEM/BELL: inside the 2^48 guest-physical address space. */
-	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, ASPACE_SIZE, PAGE, none, 0));
-	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, ASPACE_SIZE - PAGE, 2 * PAGE,
-					none, 0));
-	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, ASPACE_SIZE, PAGE, port, 0));
-	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, ASPACE_SIZE - PAGE, PAGE,
-					       none, 0));
-	zx_handle_close(port);
-	guest_close(&g);
+	static const struct trap_case cases[] = {
+		/* size 0 */
+		MEM(ZX_ERR_OUT_OF_RANGE, 0x1000, 0),
+		BELL(ZX_ERR_OUT_OF_RANGE, 0x1000, 0),
+		IO(ZX_ERR_OUT_OF_RANGE, 0x60, 0),
+		/* addr + size overflows */
+		MEM(ZX_ERR_OUT_OF_RANGE, UINT64_MAX - PAGE + 1, 2 * PAGE),
+		IO(ZX_ERR_OUT_OF_RANGE, UINT64_MAX, 2),
+		/* IO: the end (addr + size) may not pass UINT16_MAX. */
+		IO(ZX_ERR_OUT_OF_RANGE, 0xfff0, 0x10),
+		IO(ZX_ERR_OUT_OF_RANGE, 0x10000, 1),
+		IO(ZX_OK, 0xfff0, 0xf),
+		/* MEM/BELL: inside the 2^48 guest-physical address space. */
+		MEM(ZX_ERR_OUT_OF_RANGE, ASPACE_SIZE, PAGE),
+		MEM(ZX_ERR_OUT_OF_RANGE, ASPACE_SIZE - PAGE, 2 * PAGE),
+		BELL(ZX_ERR_OUT_OF_RANGE, ASPACE_SIZE, PAGE),
+		MEM(ZX_OK, ASPACE_SIZE - PAGE, PAGE),
+	};
+	EXPECT_TRAPS(cases);
 }
 
 TEST(set_trap_overlap)
 {
-	struct guest g;
-	zx_handle_t port;
-	ASSERT_OK(guest_create(&g));
-	ASSERT_OK(zx_port_create(0, &port));
-	const zx_handle_t none = ZX_HANDLE_INVALID;
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x10000, 2 * PAGE, none, 0));
-	/* MEM and BELL share one address space (spec §2.2). */
-	EXPECT_STATUS(ZX_ERR_ALREADY_EXISTS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x11000, PAGE, none, 0));
-	EXPECT_STATUS(ZX_ERR_ALREADY_EXISTS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0xf000, 2 * PAGE, none, 0));
-	EXPECT_STATUS(ZX_ERR_ALREADY_EXISTS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0x10000, PAGE, port, 0));
-	EXPECT_STATUS(ZX_ERR_ALREADY_EXISTS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0, 0x100000, port, 0));
-	/* Neighbours on both sides are fine. */
-	EXPECT_STATUS(ZX_OK,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0x12000, PAGE, port, 0));
-	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0xf000, PAGE, none, 0));
-	EXPECT_STATUS(ZX_ERR_ALREADY_EXISTS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x12000, PAGE, none, 0));
-
-	/* IO has its own space: port numbers and addresses never collide. */
-	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x1000, 0x10, none, 0));
-	EXPECT_STATUS(ZX_ERR_ALREADY_EXISTS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x100f, 1, none, 0));
-	EXPECT_STATUS(ZX_ERR_ALREADY_EXISTS,
-		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0xff0, 0x11, none, 0));
-	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x1010, 1, none, 0));
-	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x1000, PAGE, none, 0));
-	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0xf000, 1, none, 0));
-	zx_handle_close(port);
-	guest_close(&g);
+	static const struct trap_case cases[] = {
+		MEM_FIRST(0x10000, 2 * PAGE),
+		/* MEM and BELL share one address space (spec §2.2). */
+		MEM(ZX_ERR_ALREADY_EXISTS, 0x11000, PAGE),
+		MEM(ZX_ERR_ALREADY_EXISTS, 0xf000, 2 * PAGE),
+		BELL(ZX_ERR_ALREADY_EXISTS, 0x10000, PAGE),
+		BELL(ZX_ERR_ALREADY_EXISTS, 0, 0x100000),
+		/* Neighbours on both sides are fine. */
+		BELL(ZX_OK, 0x12000, PAGE),
+		MEM(ZX_OK, 0xf000, PAGE),
+		MEM(ZX_ERR_ALREADY_EXISTS, 0x12000, PAGE),
+		/* IO has its own space: port numbers and addresses never collide. */
+		IO(ZX_OK, 0x1000, 0x10),
+		IO(ZX_ERR_ALREADY_EXISTS, 0x100f, 1),
+		IO(ZX_ERR_ALREADY_EXISTS, 0xff0, 0x11),
+		IO(ZX_OK, 0x1010, 1),
+		MEM(ZX_OK, 0x1000, PAGE),
+		IO(ZX_OK, 0xf000, 1),
+	};
+	EXPECT_TRAPS(cases);
 }
 
 TEST(set_trap_overlap_is_per_guest)

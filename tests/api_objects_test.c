@@ -4,31 +4,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "harness/objects.h"
 #include "harness/test.h"
 
-#define PAGE 4096ull
-#define ASPACE_SIZE (1ull << 48) /* the x86-64 guest-physical address space (spec §2.1) */
-#define MADE_UP_HANDLE 0x5a5a5a5bu
 #define PORT_USER_PACKETS 2048 /* per-port budget (spec §4, zx_port_queue) */
 #define R ZX_VM_PERM_READ
 #define W ZX_VM_PERM_WRITE
 #define X ZX_VM_PERM_EXECUTE
-
-struct guest {
-	zx_handle_t guest;
-	zx_handle_t vmar;
-};
-
-static zx_status_t guest_create(struct guest *g)
-{
-	return zx_guest_create(test_resource, 0, &g->guest, &g->vmar);
-}
-
-static void guest_close(struct guest *g)
-{
-	zx_handle_close(g->guest);
-	zx_handle_close(g->vmar);
-}
 
 static zx_status_t basic_info(zx_handle_t h, zx_info_handle_basic_t *out)
 {
@@ -45,11 +27,6 @@ static zx_rights_t rights_of(zx_handle_t h)
 static bool handle_valid(zx_handle_t h)
 {
 	return zx_object_get_info(h, ZX_INFO_HANDLE_VALID, NULL, 0, NULL, NULL) == ZX_OK;
-}
-
-static zx_status_t dup_without(zx_handle_t h, zx_rights_t drop, zx_handle_t *out)
-{
-	return zx_handle_duplicate(h, rights_of(h) & ~drop, out);
 }
 
 /* An executable VMO (spec §1.5: older kernels accept ZX_HANDLE_INVALID as vmex). */
@@ -782,7 +759,7 @@ TEST(handle_close_rules)
 	EXPECT_STATUS(ZX_OK, zx_handle_close(port));
 	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_handle_close(port));
 	static const zx_handle_t made_up[] = {MADE_UP_HANDLE, 1, 0x1000, 0xffffffffu, 0x7ffffffeu};
-	for (size_t i = 0; i < sizeof(made_up) / sizeof(made_up[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(made_up); i++) {
 		zx_status_t st = zx_handle_close(made_up[i]);
 		if (st != ZX_ERR_BAD_HANDLE)
 			test_fail(__FILE__, __LINE__, "close(%#x): expected %s, got %s", made_up[i],

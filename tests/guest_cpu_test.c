@@ -1,202 +1,19 @@
 /* The CPU a Zircon guest sees, with real guest code (spec §5.3): CPUID leaves 1, 0xB and the
  * KVM signature, VMCALL at CPL 0 and CPL 3, FPU/SSE state kept apart from the host's and kept
  * across exits, and SYSCALL/SYSRET and SYSENTER/SYSEXIT round trips through CPL 3. */
-#include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
 
-#include "harness/guest.h"
-#include "harness/test.h"
+#include "harness/fixture.h"
 
-/* The layout of tests/guest/irq.S and cpu.S. */
-#define LIB_BASE 0x20000u
+/* The data of tests/guest/cpu.S. */
 #define SCRATCH 0x9100u
 #define PATTERN 0x9200u
 #define MXCSR_VALUE 0x9300u
-#define PORT_VEC 0x10
-#define PORT_ERR 0x11
-#define PORT_MARK 0x12
-#define PORT_DATA 0x13
-#define REPORT_KEY 0x1e0u
 #define MMIO_GPA 0x40000000u
 #define MEM_KEY 0x3e3u
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ---- the fixture: a guest with the interrupt library, and a watchdog ---- */
-
-/* A guest that hangs (an interrupt never delivered, a HLT never woken) would hang the whole
- * program: the watchdog kicks the VCPU after WATCHDOG_MS so that the test fails instead. It
- * waits on a condition variable, not by polling. */
-#define WATCHDOG_MS 10000
-
-struct watchdog {
-	bool started, stop, fired;
-	zx_handle_t vcpu;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-};
-
-static struct timespec abs_after_ms(int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
-static void *watchdog_main(void *arg)
-{
-	struct watchdog *w = arg;
-	struct timespec until = abs_after_ms(WATCHDOG_MS);
-	pthread_mutex_lock(&w->lock);
-	while (!w->stop && !w->fired)
-		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
-			w->fired = true;
-	pthread_mutex_unlock(&w->lock);
-	if (w->fired)
-		zx_vcpu_kick(w->vcpu);
-	return NULL;
-}
-
-static void watchdog_start(struct watchdog *w, zx_handle_t vcpu)
-{
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cond, &attr);
-	pthread_condattr_destroy(&attr);
-	pthread_mutex_init(&w->lock, NULL);
-	w->vcpu = vcpu;
-	w->started = pthread_create(&w->thread, NULL, watchdog_main, w) == 0;
-}
-
-static void watchdog_stop(struct watchdog *w)
-{
-	if (!w->started)
-		return;
-	pthread_mutex_lock(&w->lock);
-	w->stop = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
-	if (w->fired)
-		test_fail(__FILE__, __LINE__, "the guest hung: the watchdog kicked it after %d ms",
-			  WATCHDOG_MS);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
-	w->started = false;
-}
-
-struct fixture {
-	struct test_guest g;
-	struct watchdog wd;
-};
-
-static void fixture_end(struct fixture *f)
-{
-	watchdog_stop(&f->wd);
-	teardown_guest(&f->g);
-}
-
-/* Torn down however the test returns, so that a failed assertion does not leave a VCPU bound
- * to this thread for the next test. */
-#define AUTO_FIXTURE struct fixture __attribute__((cleanup(fixture_end)))
-
-/* The guest of `code` plus the interrupt library at LIB_BASE and an IO trap on the report
- * ports; starts the watchdog. */
-static zx_status_t fixture_start(struct fixture *f, struct guest_code code)
-{
-	memset(f, 0, sizeof(*f));
-	zx_status_t st = setup_guest(&f->g, code);
-	struct guest_code lib = GUEST_CODE(guest_lib);
-	if (st == ZX_OK)
-		st = zx_vmo_write(f->g.vmo, lib.bytes, LIB_BASE, lib.len);
-	if (st == ZX_OK)
-		st = zx_guest_set_trap(f->g.guest, ZX_GUEST_TRAP_IO, PORT_VEC, 4, ZX_HANDLE_INVALID,
-				       REPORT_KEY);
-	if (st == ZX_OK)
-		watchdog_start(&f->wd, f->g.vcpu);
-	return st;
-}
-
-/* ---- expectations ---- */
-
-static const char *io_name(uint16_t port)
-{
-	switch (port) {
-	case PORT_VEC:
-		return "vector";
-	case PORT_ERR:
-		return "error code";
-	case PORT_MARK:
-		return "mark";
-	case PORT_DATA:
-		return "data";
-	default:
-		return "port";
-	}
-}
-
-/* Enter once and expect the guest's 4-byte `out` of `value` to `port`. */
-static bool expect_out_at(const char *file, int line, struct test_guest *g, uint16_t port,
-			  uint32_t value)
-{
-	zx_port_packet_t p;
-	zx_status_t st = zx_vcpu_enter(g->vcpu, &p);
-	if (st != ZX_OK) {
-		test_fail(file, line, "enter: expected %s %#x, got %s", io_name(port), value,
-			  zx_status_get_string(st));
-		return false;
-	}
-	if (p.type != ZX_PKT_TYPE_GUEST_IO || p.guest_io.input) {
-		test_fail(file, line, "expected %s %#x, got a %s packet", io_name(port), value,
-			  packet_type_name(p.type));
-		return false;
-	}
-	uint32_t got = p.guest_io.access_size == 4 ? p.guest_io.u32 : p.guest_io.u8;
-	if (p.guest_io.port != port || got != value) {
-		test_fail(file, line, "expected %s %#x, got %s %#x (port %#x)", io_name(port),
-			  value, io_name(p.guest_io.port), got, p.guest_io.port);
-		return false;
-	}
-	return true;
-}
-
-#define ASSERT_OUT(g, port, value)                                                                 \
-	do {                                                                                       \
-		if (!expect_out_at(__FILE__, __LINE__, (g), (port), (value)))                      \
-			return;                                                                    \
-	} while (0)
-#define ASSERT_MARK(g, n) ASSERT_OUT(g, PORT_MARK, n)
-#define ASSERT_DATA(g, v) ASSERT_OUT(g, PORT_DATA, v)
-
-/* Enter once and return the value of the guest's `out` to PORT_DATA. */
-static zx_status_t read_data(struct test_guest *g, uint32_t *out)
-{
-	zx_port_packet_t p;
-	zx_status_t st = zx_vcpu_enter(g->vcpu, &p);
-	if (st != ZX_OK)
-		return st;
-	if (p.type != ZX_PKT_TYPE_GUEST_IO || p.guest_io.port != PORT_DATA) {
-		test_fail(__FILE__, __LINE__,
-			  "expected an out to the data port, got %s %#x (port %#x)",
-			  packet_type_name(p.type), p.guest_io.u32, p.guest_io.port);
-		return ZX_ERR_INTERNAL;
-	}
-	*out = p.guest_io.u32;
-	return ZX_OK;
-}
 
 /* ---- CPUID ---- */
 
@@ -371,7 +188,12 @@ TEST(fpu_guest_sse_does_not_reach_host)
 	ASSERT_OK(st);
 	ASSERT_EQ(ZX_PKT_TYPE_GUEST_IO, p.type);
 	ASSERT_EQ(GUEST_EXIT_PORT, p.guest_io.port);
-	EXPECT_TRUE(memcmp(host, after, 16) == 0);
+	/* Through zxvmd the enter runs gRPC and TLS code here (AES-GCM uses every xmm register,
+	 * as the ABI allows), so xmm15 may change; the guest's value must still never arrive. */
+	if (getenv("ZXVM_TEST_TARGET"))
+		EXPECT_TRUE(memcmp(guest_pattern, after, 16) != 0);
+	else
+		EXPECT_TRUE(memcmp(host, after, 16) == 0);
 }
 
 TEST(fpu_guest_sse_survives_exits)
@@ -438,8 +260,8 @@ static bool host_is_amd(void)
 }
 
 /* The value the guest's first report would be if the CPU raised `vector` instead (the
- * library's handler; 0x100: an error code was pushed). */
-#define VECTOR_REPORT(vector, has_err) ((vector) | ((has_err) ? 0x100u : 0))
+ * library's handler; HAS_ERR: an error code was pushed). */
+#define VECTOR_REPORT(vector, has_err) ((vector) | ((has_err) ? HAS_ERR : 0))
 
 /* Enter until the first report; true if it is the library's report of `vector`. */
 static bool first_report_is_vector(struct test_guest *g, uint32_t report, zx_port_packet_t *p)

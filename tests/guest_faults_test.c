@@ -3,7 +3,6 @@
  * guests outside 64-bit mode: compatibility mode, 16-bit and legacy 32-bit protected mode and
  * real mode, with MEM packets whose default_operand_size, rip and instruction_size follow the
  * code segment (spec §3.1). */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,31 +14,13 @@
 #define MEM_KEY 0x3e3ull
 #define IO_KEY 0x10ull
 
-#define AUTO_GUEST struct test_guest __attribute__((cleanup(teardown_guest)))
-
-/* The offset of a label from the start of its guest function. */
-#define LABEL_OFF(name, label)                                                                     \
-	({                                                                                         \
-		extern const uint8_t name##_start[], label[];                                      \
-		(uint64_t)(label - name##_start);                                                  \
-	})
-#define LABEL_LEN(label)                                                                           \
-	({                                                                                         \
-		extern const uint8_t label[], label##_end[];                                       \
-		(uint64_t)(label##_end - label);                                                   \
-	})
-
-/* A GUEST_MEM packet from `label`, whose RIP is `rip` (an offset from the CS base). */
-#define EXPECT_MEM_PACKET(p, addr_, rip_, label, dos)                                              \
-	do {                                                                                       \
-		EXPECT_EQ(ZX_PKT_TYPE_GUEST_MEM, (p).type);                                        \
-		EXPECT_EQ(MEM_KEY, (p).key);                                                       \
-		EXPECT_EQ(addr_, (p).guest_mem.addr);                                              \
-		EXPECT_EQ(0, (p).guest_mem.cr3);                                                   \
-		EXPECT_EQ(rip_, (p).guest_mem.rip);                                                \
-		EXPECT_EQ(LABEL_LEN(label), (p).guest_mem.instruction_size);                       \
-		EXPECT_EQ(dos, (p).guest_mem.default_operand_size);                                \
-	} while (0)
+/* The GUEST_MEM packet of the instruction at `label`, whose RIP is `rip_` (an offset from the CS
+ * base), in code of default operand size `dos`. */
+#define MEM_AT(addr_, rip_, label, dos)                                                            \
+	{                                                                                          \
+		.key = MEM_KEY, .addr = (addr_), .rip = (rip_), .len = LABEL_LEN(label),           \
+		.default_operand_size = (dos),                                                     \
+	}
 
 /* The access_size bytes an out wrote. */
 static uint32_t io_out_value(const zx_port_packet_t *p)
@@ -205,12 +186,15 @@ TEST(mode_compat_and_16bit_segments)
 	EXPECT_IO_OUT(p, 0xe0, 0x32);
 	EXPECT_EQ(4, p.guest_io.access_size);
 
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* movl $0x12345678, MMIO */
-	EXPECT_MEM_PACKET(p, MMIO, GUEST_ENTRY + LABEL_OFF(guest_mode_compat, cm_w4), cm_w4, 4);
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* movw $0x1234, 2(%ebx) */
-	EXPECT_MEM_PACKET(p, MMIO + 2, GUEST_ENTRY + LABEL_OFF(guest_mode_compat, cm_w2), cm_w2, 4);
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* mov 4(%ebx), %ecx */
-	EXPECT_MEM_PACKET(p, MMIO + 4, GUEST_ENTRY + LABEL_OFF(guest_mode_compat, cm_r4), cm_r4, 4);
+	const struct mem_want compat[] = {
+		/* movl $0x12345678, MMIO */
+		MEM_AT(MMIO, GUEST_LABEL(guest_mode_compat, cm_w4), cm_w4, 4),
+		/* movw $0x1234, 2(%ebx) */
+		MEM_AT(MMIO + 2, GUEST_LABEL(guest_mode_compat, cm_w2), cm_w2, 4),
+		/* mov 4(%ebx), %ecx */
+		MEM_AT(MMIO + 4, GUEST_LABEL(guest_mode_compat, cm_r4), cm_r4, 4),
+	};
+	ASSERT_MEM_EXITS(&g, compat);
 	ASSERT_OK(read_regs(&g, &s));
 	s.rcx = 0x600df00d;
 	ASSERT_OK(write_regs(&g, &s));
@@ -221,10 +205,13 @@ TEST(mode_compat_and_16bit_segments)
 	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
 	EXPECT_IO_OUT(p, 0xe2, 0x16);
 	EXPECT_EQ(2, p.guest_io.access_size);
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* movw $0xbeef, 6(%ebx) */
-	EXPECT_MEM_PACKET(p, MMIO + 6, LABEL_OFF(guest_mode_compat, cm16_w2), cm16_w2, 2);
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* movb $0x5a, 8(%ebx) */
-	EXPECT_MEM_PACKET(p, MMIO + 8, LABEL_OFF(guest_mode_compat, cm16_w1), cm16_w1, 2);
+	const struct mem_want code16[] = {
+		/* movw $0xbeef, 6(%ebx) */
+		MEM_AT(MMIO + 6, LABEL_OFF(guest_mode_compat, cm16_w2), cm16_w2, 2),
+		/* movb $0x5a, 8(%ebx) */
+		MEM_AT(MMIO + 8, LABEL_OFF(guest_mode_compat, cm16_w1), cm16_w1, 2),
+	};
+	ASSERT_MEM_EXITS(&g, code16);
 	ASSERT_OK(enter_and_clean_exit(&g));
 }
 
@@ -241,56 +228,34 @@ TEST(mode_protected_32bit)
 	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
 	ASSERT_EQ(ZX_PKT_TYPE_GUEST_IO, p.type);
 	EXPECT_EQ(0, p.guest_io.u32 & 0x500u); /* EFER.LME, LMA */
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
-	EXPECT_MEM_PACKET(p, MMIO, GUEST_ENTRY + LABEL_OFF(guest_mode_protected, pm_w4), pm_w4, 4);
+	const struct mem_want store[] = {
+		MEM_AT(MMIO, GUEST_LABEL(guest_mode_protected, pm_w4), pm_w4, 4),
+	};
+	ASSERT_MEM_EXITS(&g, store);
 	ASSERT_OK(enter_and_clean_exit(&g));
 }
 
 /* Real mode on a secondary VCPU (spec §5.2): default_operand_size 2, RIP = IP. */
 #define AP_ENTRY 0x20000u
 
-struct ap_run {
-	zx_handle_t guest;
-	zx_status_t create, enter[2];
-	zx_port_packet_t p[2];
-};
-
-static void *ap_thread(void *arg)
-{
-	struct ap_run *r = arg;
-	zx_handle_t vcpu;
-	r->create = zx_vcpu_create(r->guest, 0, AP_ENTRY, &vcpu);
-	if (r->create != ZX_OK)
-		return NULL;
-	r->enter[0] = zx_vcpu_enter(vcpu, &r->p[0]);
-	if (r->enter[0] == ZX_OK)
-		r->enter[1] = zx_vcpu_enter(vcpu, &r->p[1]);
-	zx_handle_close(vcpu);
-	return NULL;
-}
-
 TEST(mode_real_mem_write)
 {
 	AUTO_GUEST g;
 	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_fault_exit_only))); /* the BSP */
-	struct guest_code code = GUEST_CODE(guest_mode_real);
-	ASSERT_OK(zx_vmo_write(g.vmo, code.bytes, AP_ENTRY, code.len));
 	/* A page of RAM turned into a hole (spec §2.2), below 1 MiB for real mode. */
 	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0xb8000, 0x1000, ZX_HANDLE_INVALID,
 				    MEM_KEY));
-	struct ap_run r = {.guest = g.guest};
-	pthread_t t;
-	ASSERT_TRUE(pthread_create(&t, NULL, ap_thread, &r) == 0);
-	pthread_join(t, NULL);
-	ASSERT_OK(r.create);
-	ASSERT_OK(r.enter[0]);
+	struct ap_run r;
+	ASSERT_OK(run_ap(&g, GUEST_CODE(guest_mode_real), AP_ENTRY, &r));
+	ASSERT_OK(r.create_st);
+	ASSERT_OK(r.enter_st);
+	ASSERT_EQ(2, r.n); /* the store, then the exit port */
 	zx_port_packet_t p = r.p[0];
 	EXPECT_EQ(ZX_PKT_TYPE_GUEST_MEM, p.type);
 	EXPECT_EQ(0xb8010, p.guest_mem.addr);
 	EXPECT_EQ(LABEL_OFF(guest_mode_real, rm_w2), p.guest_mem.rip);
 	EXPECT_EQ(LABEL_LEN(rm_w2), p.guest_mem.instruction_size);
 	EXPECT_EQ(2, p.guest_mem.default_operand_size);
-	ASSERT_OK(r.enter[1]);
 	EXPECT_EQ(ZX_PKT_TYPE_GUEST_IO, r.p[1].type);
 	EXPECT_EQ(GUEST_EXIT_PORT, r.p[1].guest_io.port);
 	ASSERT_OK(enter_and_clean_exit(&g));

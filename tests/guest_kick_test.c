@@ -5,182 +5,12 @@
  * interrupt, kick and close work from any thread, also after that thread exited; closing the
  * guest while a VCPU runs. Another thread learns that the VCPU is inside enter from a bell the
  * guest rings (tests/guest/irq.S), a port wait rather than a sleep. */
-#include <errno.h>
-#include <pthread.h>
 #include <string.h>
-#include <time.h>
 
-#include "harness/guest.h"
-#include "harness/test.h"
+#include "harness/fixture.h"
 
-/* The layout of tests/guest/irq.S. */
-#define LIB_BASE 0x20000u
-#define FLAG 0x9010u
-#define BELL_GPA 0x40000000u
-#define PORT_VEC 0x10
-#define PORT_ERR 0x11
-#define PORT_MARK 0x12
-#define REPORT_KEY 0x1e0u
-#define BELL_KEY 0xbe11u
 /* Where a second VCPU (a real-mode AP, spec §5.2) would start; it is never entered here. */
 #define AP_ENTRY 0x30000u
-
-/* ---- the fixture: a guest with the interrupt library, and a watchdog ---- */
-
-/* A guest that hangs (an interrupt never delivered, a HLT never woken) would hang the whole
- * program: the watchdog kicks the VCPU after WATCHDOG_MS so that the test fails instead. It
- * waits on a condition variable, not by polling. */
-#define WATCHDOG_MS 10000
-
-struct watchdog {
-	bool started, stop, fired;
-	zx_handle_t vcpu;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-};
-
-static struct timespec abs_after_ms(int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
-static zx_time_t deadline_after_ms(int64_t ms)
-{
-	struct timespec ts = abs_after_ms(ms);
-	return (zx_time_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void *watchdog_main(void *arg)
-{
-	struct watchdog *w = arg;
-	struct timespec until = abs_after_ms(WATCHDOG_MS);
-	pthread_mutex_lock(&w->lock);
-	while (!w->stop && !w->fired)
-		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
-			w->fired = true;
-	pthread_mutex_unlock(&w->lock);
-	if (w->fired)
-		zx_vcpu_kick(w->vcpu);
-	return NULL;
-}
-
-static void watchdog_start(struct watchdog *w, zx_handle_t vcpu)
-{
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cond, &attr);
-	pthread_condattr_destroy(&attr);
-	pthread_mutex_init(&w->lock, NULL);
-	w->vcpu = vcpu;
-	w->started = pthread_create(&w->thread, NULL, watchdog_main, w) == 0;
-}
-
-static void watchdog_stop(struct watchdog *w)
-{
-	if (!w->started)
-		return;
-	pthread_mutex_lock(&w->lock);
-	w->stop = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
-	if (w->fired)
-		test_fail(__FILE__, __LINE__, "the guest hung: the watchdog kicked it after %d ms",
-			  WATCHDOG_MS);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
-	w->started = false;
-}
-
-struct fixture {
-	struct test_guest g;
-	struct watchdog wd;
-};
-
-static void fixture_end(struct fixture *f)
-{
-	watchdog_stop(&f->wd);
-	teardown_guest(&f->g);
-}
-
-/* Torn down however the test returns, so that a failed assertion does not leave a VCPU bound
- * to this thread for the next test. */
-#define AUTO_FIXTURE struct fixture __attribute__((cleanup(fixture_end)))
-
-/* The guest of `code` plus the interrupt library at LIB_BASE and an IO trap on the report
- * ports; starts the watchdog. */
-static zx_status_t fixture_start(struct fixture *f, struct guest_code code)
-{
-	memset(f, 0, sizeof(*f));
-	zx_status_t st = setup_guest(&f->g, code);
-	struct guest_code lib = GUEST_CODE(guest_lib);
-	if (st == ZX_OK)
-		st = zx_vmo_write(f->g.vmo, lib.bytes, LIB_BASE, lib.len);
-	if (st == ZX_OK)
-		st = zx_guest_set_trap(f->g.guest, ZX_GUEST_TRAP_IO, PORT_VEC, 4, ZX_HANDLE_INVALID,
-				       REPORT_KEY);
-	if (st == ZX_OK)
-		watchdog_start(&f->wd, f->g.vcpu);
-	return st;
-}
-
-/* ---- expectations ---- */
-
-static const char *io_name(uint16_t port)
-{
-	switch (port) {
-	case PORT_VEC:
-		return "vector";
-	case PORT_ERR:
-		return "error code";
-	case PORT_MARK:
-		return "mark";
-	default:
-		return "port";
-	}
-}
-
-/* Enter once and expect the guest's 4-byte `out` of `value` to `port`. */
-static bool expect_out_at(const char *file, int line, struct test_guest *g, uint16_t port,
-			  uint32_t value)
-{
-	zx_port_packet_t p;
-	zx_status_t st = zx_vcpu_enter(g->vcpu, &p);
-	if (st != ZX_OK) {
-		test_fail(file, line, "enter: expected %s %#x, got %s", io_name(port), value,
-			  zx_status_get_string(st));
-		return false;
-	}
-	if (p.type != ZX_PKT_TYPE_GUEST_IO || p.guest_io.input) {
-		test_fail(file, line, "expected %s %#x, got a %s packet", io_name(port), value,
-			  packet_type_name(p.type));
-		return false;
-	}
-	uint32_t got = p.guest_io.access_size == 4 ? p.guest_io.u32 : p.guest_io.u8;
-	if (p.guest_io.port != port || got != value) {
-		test_fail(file, line, "expected %s %#x, got %s %#x (port %#x)", io_name(port),
-			  value, io_name(p.guest_io.port), got, p.guest_io.port);
-		return false;
-	}
-	return true;
-}
-
-#define ASSERT_OUT(g, port, value)                                                                 \
-	do {                                                                                       \
-		if (!expect_out_at(__FILE__, __LINE__, (g), (port), (value)))                      \
-			return;                                                                    \
-	} while (0)
-#define ASSERT_MARK(g, n) ASSERT_OUT(g, PORT_MARK, n)
 
 static uint32_t vcpu_flags(zx_handle_t vcpu, zx_status_t *out_st)
 {
@@ -200,65 +30,7 @@ static uint32_t vcpu_flags(zx_handle_t vcpu, zx_status_t *out_st)
 		EXPECT_EQ(want, _flags);                                                           \
 	} while (0)
 
-/* ---- another thread ---- */
-
-/* A thread that optionally waits for the guest's bell (the VCPU is then inside enter), then
- * runs `fn`. Statuses land in st[] for the test thread to check after the join. */
-struct actor {
-	pthread_t thread;
-	bool started;
-	zx_handle_t port;
-	struct fixture *f;
-	void (*fn)(struct actor *a);
-	zx_status_t wait_st;
-	zx_status_t st[6];
-	zx_handle_t handle;
-};
-
-static void *actor_main(void *arg)
-{
-	struct actor *a = arg;
-	a->wait_st = ZX_OK;
-	if (a->port) {
-		zx_port_packet_t p;
-		a->wait_st = zx_port_wait(a->port, deadline_after_ms(WATCHDOG_MS), &p);
-		if (a->wait_st == ZX_OK && (p.type != ZX_PKT_TYPE_GUEST_BELL || p.key != BELL_KEY))
-			a->wait_st = ZX_ERR_INTERNAL;
-	}
-	a->fn(a);
-	return NULL;
-}
-
-static void actor_join(struct actor *a)
-{
-	if (a->started)
-		pthread_join(a->thread, NULL);
-	a->started = false;
-	if (a->port)
-		zx_handle_close(a->port);
-	a->port = ZX_HANDLE_INVALID;
-}
-
-#define AUTO_ACTOR struct actor __attribute__((cleanup(actor_join)))
-
-/* Start `fn` on another thread; with `bell`, once the guest rang the bell at BELL_GPA. */
-static zx_status_t actor_start(struct actor *a, struct fixture *f, bool bell,
-			       void (*fn)(struct actor *a))
-{
-	memset(a, 0, sizeof(*a));
-	a->f = f;
-	a->fn = fn;
-	if (bell) {
-		zx_status_t st = zx_port_create(0, &a->port);
-		if (st == ZX_OK)
-			st = zx_guest_set_trap(f->g.guest, ZX_GUEST_TRAP_BELL, BELL_GPA, 0x1000,
-					       a->port, BELL_KEY);
-		if (st != ZX_OK)
-			return st;
-	}
-	a->started = pthread_create(&a->thread, NULL, actor_main, a) == 0;
-	return a->started ? ZX_OK : ZX_ERR_NO_RESOURCES;
-}
+/* ---- what other threads do ---- */
 
 static void act_kick(struct actor *a)
 {
@@ -275,29 +47,20 @@ static void act_kick_twice(struct actor *a)
 
 TEST(kick_before_enter_cancels_without_running)
 {
-	AUTO_FIXTURE f;
-	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
-	ASSERT_OK(zx_vcpu_kick(f.g.vcpu));
-	zx_port_packet_t p;
-	ASSERT_STATUS(ZX_ERR_CANCELED, zx_vcpu_enter(f.g.vcpu, &p));
 	/* Had the guest run, the first enter would have returned its MARK 1. */
-	ASSERT_MARK(&f.g, 1);
-	ASSERT_MARK(&f.g, 2);
-	ASSERT_OK(enter_and_clean_exit(&f.g));
+	static const struct step steps[] = {
+		KICK, ENTER_FAILS(ZX_ERR_CANCELED), OUT_MARK(1), OUT_MARK(2), ENTER_EXITS,
+	};
+	RUN_STEPS(GUEST_CODE(guest_kick_out), steps);
 }
 
 TEST(kick_kicks_collapse_into_one_cancel)
 {
-	AUTO_FIXTURE f;
-	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_out)));
-	ASSERT_OK(zx_vcpu_kick(f.g.vcpu));
-	ASSERT_OK(zx_vcpu_kick(f.g.vcpu));
-	ASSERT_OK(zx_vcpu_kick(f.g.vcpu));
-	zx_port_packet_t p;
-	ASSERT_STATUS(ZX_ERR_CANCELED, zx_vcpu_enter(f.g.vcpu, &p));
-	ASSERT_MARK(&f.g, 1);
-	ASSERT_MARK(&f.g, 2);
-	ASSERT_OK(enter_and_clean_exit(&f.g));
+	static const struct step steps[] = {
+		KICK,	     KICK,	  KICK,	       ENTER_FAILS(ZX_ERR_CANCELED),
+		OUT_MARK(1), OUT_MARK(2), ENTER_EXITS,
+	};
+	RUN_STEPS(GUEST_CODE(guest_kick_out), steps);
 }
 
 TEST(kick_info_flag_while_pending)
@@ -321,12 +84,10 @@ TEST(kick_from_other_thread_while_spinning)
 {
 	AUTO_FIXTURE f;
 	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_spin)));
-	AUTO_ACTOR a;
-	ASSERT_OK(actor_start(&a, &f, true, act_kick));
 	/* The guest rings the bell, then loops on `incq; jmp`: only the kick ends this enter. */
-	zx_port_packet_t p;
-	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
-	actor_join(&a);
+	AUTO_ACTOR a;
+	zx_status_t st;
+	ASSERT_OK(enter_with_actor(&f, &a, act_kick, &st));
 	ASSERT_OK(a.wait_st);
 	ASSERT_OK(a.st[0]);
 	ASSERT_STATUS(ZX_ERR_CANCELED, st);
@@ -338,10 +99,8 @@ TEST(kick_from_other_thread_then_resume)
 	AUTO_FIXTURE f;
 	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_spin_flag)));
 	AUTO_ACTOR a;
-	ASSERT_OK(actor_start(&a, &f, true, act_kick_twice));
-	zx_port_packet_t p;
-	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
-	actor_join(&a);
+	zx_status_t st;
+	ASSERT_OK(enter_with_actor(&f, &a, act_kick_twice, &st));
 	ASSERT_OK(a.wait_st);
 	ASSERT_OK(a.st[0]);
 	ASSERT_OK(a.st[1]);
@@ -351,6 +110,7 @@ TEST(kick_from_other_thread_then_resume)
 	 * one more enter, as on Zircon. Either way the VCPU resumes normally afterwards. */
 	zx_status_t fst;
 	if (vcpu_flags(f.g.vcpu, &fst) & ZX_INFO_VCPU_FLAG_KICKED) {
+		zx_port_packet_t p;
 		ASSERT_STATUS(ZX_ERR_CANCELED, zx_vcpu_enter(f.g.vcpu, &p));
 	}
 	ASSERT_OK(fst);
@@ -364,12 +124,10 @@ TEST(kick_from_other_thread_while_halted)
 {
 	AUTO_FIXTURE f;
 	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_hlt)));
-	AUTO_ACTOR a;
-	ASSERT_OK(actor_start(&a, &f, true, act_kick));
 	/* The guest rings the bell, then halts with IF=0: nothing but the kick ends the wait. */
-	zx_port_packet_t p;
-	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
-	actor_join(&a);
+	AUTO_ACTOR a;
+	zx_status_t st;
+	ASSERT_OK(enter_with_actor(&f, &a, act_kick, &st));
 	ASSERT_OK(a.wait_st);
 	ASSERT_OK(a.st[0]);
 	ASSERT_STATUS(ZX_ERR_CANCELED, st);
@@ -423,10 +181,8 @@ TEST(thread_state_calls_while_running_bad_state)
 	AUTO_FIXTURE f;
 	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_spin)));
 	AUTO_ACTOR a;
-	ASSERT_OK(actor_start(&a, &f, true, act_bound_calls_then_kick));
-	zx_port_packet_t p;
-	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
-	actor_join(&a);
+	zx_status_t st;
+	ASSERT_OK(enter_with_actor(&f, &a, act_bound_calls_then_kick, &st));
 	ASSERT_OK(a.wait_st);
 	EXPECT_STATUS(ZX_ERR_BAD_STATE, a.st[0]);
 	EXPECT_STATUS(ZX_ERR_BAD_STATE, a.st[1]);
@@ -544,10 +300,8 @@ TEST(lifecycle_close_guest_while_in_enter)
 	AUTO_FIXTURE f;
 	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_spin)));
 	AUTO_ACTOR a;
-	ASSERT_OK(actor_start(&a, &f, true, act_close_guest_then_kick));
-	zx_port_packet_t p;
-	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
-	actor_join(&a);
+	zx_status_t st;
+	ASSERT_OK(enter_with_actor(&f, &a, act_close_guest_then_kick, &st));
 	zx_handle_t guest = f.g.guest, vmar = f.g.vmar;
 	f.g.guest = f.g.vmar = ZX_HANDLE_INVALID;
 	ASSERT_OK(a.wait_st);
@@ -586,10 +340,8 @@ TEST(lifecycle_kick_and_close_vcpu_while_in_enter)
 	AUTO_FIXTURE f;
 	ASSERT_OK(fixture_start(&f, GUEST_CODE(guest_kick_spin)));
 	AUTO_ACTOR a;
-	ASSERT_OK(actor_start(&a, &f, true, act_kick_then_close));
-	zx_port_packet_t p;
-	zx_status_t st = zx_vcpu_enter(f.g.vcpu, &p);
-	actor_join(&a);
+	zx_status_t st;
+	ASSERT_OK(enter_with_actor(&f, &a, act_kick_then_close, &st));
 	zx_handle_t old = f.g.vcpu;
 	f.g.vcpu = ZX_HANDLE_INVALID;
 	ASSERT_OK(a.wait_st);
@@ -597,6 +349,7 @@ TEST(lifecycle_kick_and_close_vcpu_while_in_enter)
 	ASSERT_OK(a.st[1]);
 	/* The enter in progress held its own reference: it ends with the kick. */
 	ASSERT_STATUS(ZX_ERR_CANCELED, st);
+	zx_port_packet_t p;
 	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_vcpu_enter(old, &p));
 	/* And the binding went with the last handle. */
 	ASSERT_OK(zx_vcpu_create(f.g.guest, 0, GUEST_ENTRY, &f.g.vcpu));

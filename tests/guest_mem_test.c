@@ -3,7 +3,6 @@
  * queued while the VCPU runs, the 256-packet budget, and bells whose guest or port went away. */
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include "harness/guest.h"
 #include "harness/test.h"
@@ -12,83 +11,78 @@
 #define MEM_KEY 0x3e3ull
 #define BELL_KEY 0xbe11ull
 
-/* A guest that is torn down however the test returns, so that a failed assertion does not leave
- * a VCPU bound to this thread for the next test. */
-#define AUTO_GUEST struct test_guest __attribute__((cleanup(teardown_guest)))
+/* The GUEST_MEM packet of a store at `label` of guest `name` to `addr_`, and its bytes (64-bit
+ * code: default operand size 4). */
+#define MEM_STORE_AT(name, label, addr_)                                                           \
+	{                                                                                          \
+		.key = MEM_KEY, .addr = (addr_), .rip = GUEST_LABEL(name, label),                  \
+		.len = LABEL_LEN(label), .default_operand_size = 4, .insn = LABEL_BYTES(label),    \
+	}
+/* The same for a load, whose bytes these tests leave alone. */
+#define MEM_LOAD_AT(name, label, addr_)                                                            \
+	{                                                                                          \
+		.key = MEM_KEY, .addr = (addr_), .rip = GUEST_LABEL(name, label),                  \
+		.len = LABEL_LEN(label), .default_operand_size = 4,                                \
+	}
 
-/* Where a label of a guest function from tests/guest/mem.S sits once loaded. */
-#define GUEST_LABEL(name, label)                                                                   \
-	({                                                                                         \
-		extern const uint8_t name##_start[], label[];                                      \
-		(uint64_t) GUEST_ENTRY + (uint64_t)(label - name##_start);                         \
-	})
-#define LABEL_LEN(label)                                                                           \
-	({                                                                                         \
-		extern const uint8_t label[], label##_end[];                                       \
-		(uint64_t)(label##_end - label);                                                   \
-	})
-
-/* A GUEST_MEM packet from the instruction at `label` (64-bit code: default operand size 4). */
-#define EXPECT_MEM_PACKET(p, key_, addr_, name, label)                                             \
+/* Enter once and expect the packet of the load at `label`. */
+#define ASSERT_LOAD(g, name, label, addr_)                                                         \
 	do {                                                                                       \
-		EXPECT_EQ(ZX_PKT_TYPE_GUEST_MEM, (p).type);                                        \
-		EXPECT_EQ(key_, (p).key);                                                          \
-		EXPECT_EQ(ZX_OK, (p).status);                                                      \
-		EXPECT_EQ(addr_, (p).guest_mem.addr);                                              \
-		EXPECT_EQ(0, (p).guest_mem.cr3);                                                   \
-		EXPECT_EQ(GUEST_LABEL(name, label), (p).guest_mem.rip);                            \
-		EXPECT_EQ(LABEL_LEN(label), (p).guest_mem.instruction_size);                       \
-		EXPECT_EQ(4, (p).guest_mem.default_operand_size);                                  \
+		const struct mem_want _w[] = {MEM_LOAD_AT(name, label, addr_)};                    \
+		ASSERT_MEM_EXITS(g, _w);                                                           \
 	} while (0)
 
-static zx_time_t deadline_after_ms(int64_t ms)
+/* A guest of `code` with a MEM trap on the page at MMIO. */
+static zx_status_t setup_mmio_guest(struct test_guest *g, struct guest_code code)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (zx_time_t)ts.tv_sec * 1000000000 + ts.tv_nsec + ms * 1000000;
+	zx_status_t st = setup_guest(g, code);
+	if (st == ZX_OK)
+		st = zx_guest_set_trap(g->guest, ZX_GUEST_TRAP_MEM, MMIO, 0x1000, ZX_HANDLE_INVALID,
+				       MEM_KEY);
+	return st;
 }
 
-/* The instruction bytes the VMM would fetch from (cr3, rip, instruction_size) are those of the
- * label: the page tables are an identity map and guest RAM is the VMO at GPA 0. */
-static bool insn_bytes_match(struct test_guest *g, const zx_port_packet_t *p, const uint8_t *want)
+/* A guest of `code` with a BELL trap of `size` bytes at MMIO on a new port. */
+static zx_status_t setup_bell_guest(struct test_guest *g, struct guest_code code, uint64_t size,
+				    zx_handle_t *out_port)
 {
-	uint8_t got[16];
-	size_t n = p->guest_mem.instruction_size;
-	if (n == 0 || n > sizeof(got) || zx_vmo_read(g->vmo, got, p->guest_mem.rip, n) != ZX_OK)
-		return false;
-	return memcmp(got, want, n) == 0;
+	zx_handle_t port;
+	zx_status_t st = setup_guest(g, code);
+	if (st != ZX_OK)
+		return st;
+	st = zx_port_create(0, &port);
+	if (st != ZX_OK)
+		return st;
+	st = zx_guest_set_trap(g->guest, ZX_GUEST_TRAP_BELL, MMIO, size, port, BELL_KEY);
+	if (st != ZX_OK) {
+		zx_handle_close(port);
+		return st;
+	}
+	*out_port = port;
+	return ZX_OK;
 }
 
 /* ---- MEM ---- */
 
 TEST(mem_write_packets)
 {
-	extern const uint8_t mem_w1[], mem_w2[], mem_w4[], mem_w8[], mem_wmoffs[], mem_wr12[];
 	AUTO_GUEST g;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_mem_write)));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, MMIO, 0x1000, ZX_HANDLE_INVALID,
-				    MEM_KEY));
-	zx_port_packet_t p;
-
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* movb $0x11, 0x10000000 */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO, guest_mem_write, mem_w1);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_w1));
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* movw $0x2233, 0x102(%rbx) */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x102, guest_mem_write, mem_w2);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_w2));
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* mov %eax, 0x204(%rbx,%rcx,4) */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x210, guest_mem_write, mem_w4);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_w4));
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* mov %rax, disp(%rip) */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x308, guest_mem_write, mem_w8);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_w8));
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* movabs %rax, moffs64 */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x310, guest_mem_write, mem_wmoffs);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_wmoffs));
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* mov %r12w, 0xffe(%rbx): REX and 0x66 */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0xffe, guest_mem_write, mem_wr12);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_wr12));
-
+	ASSERT_OK(setup_mmio_guest(&g, GUEST_CODE(guest_mem_write)));
+	const struct mem_want want[] = {
+		/* movb $0x11, 0x10000000 */
+		MEM_STORE_AT(guest_mem_write, mem_w1, MMIO),
+		/* movw $0x2233, 0x102(%rbx) */
+		MEM_STORE_AT(guest_mem_write, mem_w2, MMIO + 0x102),
+		/* mov %eax, 0x204(%rbx,%rcx,4) */
+		MEM_STORE_AT(guest_mem_write, mem_w4, MMIO + 0x210),
+		/* mov %rax, disp(%rip) */
+		MEM_STORE_AT(guest_mem_write, mem_w8, MMIO + 0x308),
+		/* movabs %rax, moffs64 */
+		MEM_STORE_AT(guest_mem_write, mem_wmoffs, MMIO + 0x310),
+		/* mov %r12w, 0xffe(%rbx): REX and 0x66 */
+		MEM_STORE_AT(guest_mem_write, mem_wr12, MMIO + 0xffe),
+	};
+	ASSERT_MEM_EXITS(&g, want);
 	/* Each write was retired once: the guest goes on to the exit port. */
 	ASSERT_OK(enter_and_clean_exit(&g));
 	zx_vcpu_state_t s;
@@ -101,21 +95,17 @@ TEST(mem_write_packets)
  * reported instruction is the store itself. */
 TEST(mem_write_after_prefix_lookalike_byte)
 {
-	extern const uint8_t mem_pl1[], mem_pl2[], mem_pl3[];
 	AUTO_GUEST g;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_mem_prefix_lookalike)));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, MMIO, 0x1000, ZX_HANDLE_INVALID,
-				    MEM_KEY));
-	zx_port_packet_t p;
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* after 0x44 */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO, guest_mem_prefix_lookalike, mem_pl1);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_pl1));
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* after 0x48, a REX.W */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 8, guest_mem_prefix_lookalike, mem_pl2);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_pl2));
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* after 0x66 */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x10, guest_mem_prefix_lookalike, mem_pl3);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_pl3));
+	ASSERT_OK(setup_mmio_guest(&g, GUEST_CODE(guest_mem_prefix_lookalike)));
+	const struct mem_want want[] = {
+		/* after 0x44 */
+		MEM_STORE_AT(guest_mem_prefix_lookalike, mem_pl1, MMIO),
+		/* after 0x48, a REX.W */
+		MEM_STORE_AT(guest_mem_prefix_lookalike, mem_pl2, MMIO + 8),
+		/* after 0x66 */
+		MEM_STORE_AT(guest_mem_prefix_lookalike, mem_pl3, MMIO + 0x10),
+	};
+	ASSERT_MEM_EXITS(&g, want);
 	ASSERT_OK(enter_and_clean_exit(&g));
 }
 
@@ -123,18 +113,13 @@ TEST(mem_write_after_prefix_lookalike_byte)
  * instruction. */
 TEST(mem_fs_gs_relative)
 {
-	extern const uint8_t mem_fs_w[], mem_gs_r[];
 	AUTO_GUEST g;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_mem_fs_gs)));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, MMIO, 0x1000, ZX_HANDLE_INVALID,
-				    MEM_KEY));
-	zx_port_packet_t p;
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x20, guest_mem_fs_gs, mem_fs_w);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_fs_w));
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x130, guest_mem_fs_gs, mem_gs_r);
-	EXPECT_TRUE(insn_bytes_match(&g, &p, mem_gs_r));
+	ASSERT_OK(setup_mmio_guest(&g, GUEST_CODE(guest_mem_fs_gs)));
+	const struct mem_want want[] = {
+		MEM_STORE_AT(guest_mem_fs_gs, mem_fs_w, MMIO + 0x20),
+		MEM_STORE_AT(guest_mem_fs_gs, mem_gs_r, MMIO + 0x130),
+	};
+	ASSERT_MEM_EXITS(&g, want);
 	zx_vcpu_state_t s;
 	ASSERT_OK(read_regs(&g, &s));
 	s.rsi = 0x600d;
@@ -149,40 +134,32 @@ TEST(mem_fs_gs_relative)
 TEST(mem_read_results_through_write_state)
 {
 	AUTO_GUEST g;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_mem_read)));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, MMIO, 0x1000, ZX_HANDLE_INVALID,
-				    MEM_KEY));
-	zx_port_packet_t p;
+	ASSERT_OK(setup_mmio_guest(&g, GUEST_CODE(guest_mem_read)));
 	zx_vcpu_state_t s;
 
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* mov 0x10(%rbx), %cl */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x10, guest_mem_read, mem_r1);
+	ASSERT_LOAD(&g, guest_mem_read, mem_r1, MMIO + 0x10); /* mov 0x10(%rbx), %cl */
 	ASSERT_OK(read_regs(&g, &s));
 	EXPECT_EQ(0x1111111111111111ull, s.rcx);
 	s.rcx = 0x11111111111111abull; /* a byte load keeps the upper bytes: the VMM merges */
 	ASSERT_OK(write_regs(&g, &s));
 
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* mov 0x22(%rbx), %dx */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x22, guest_mem_read, mem_r2);
+	ASSERT_LOAD(&g, guest_mem_read, mem_r2, MMIO + 0x22); /* mov 0x22(%rbx), %dx */
 	ASSERT_OK(read_regs(&g, &s));
 	EXPECT_EQ(0x11111111111111abull, s.rcx);
 	s.rdx = 0x222222222222beefull;
 	ASSERT_OK(write_regs(&g, &s));
 
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* mov 0x34(%rbx), %esi */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x34, guest_mem_read, mem_r4);
+	ASSERT_LOAD(&g, guest_mem_read, mem_r4, MMIO + 0x34); /* mov 0x34(%rbx), %esi */
 	ASSERT_OK(read_regs(&g, &s));
 	s.rsi = 0xcafebabeull; /* a 32-bit load zero-extends */
 	ASSERT_OK(write_regs(&g, &s));
 
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* mov 0x10000048, %rdi */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x48, guest_mem_read, mem_r8);
+	ASSERT_LOAD(&g, guest_mem_read, mem_r8, MMIO + 0x48); /* mov 0x10000048, %rdi */
 	ASSERT_OK(read_regs(&g, &s));
 	s.rdi = 0x0123456789abcdefull;
 	ASSERT_OK(write_regs(&g, &s));
 
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p)); /* mov disp(%rip), %r9 */
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO + 0x50, guest_mem_read, mem_r8rip);
+	ASSERT_LOAD(&g, guest_mem_read, mem_r8rip, MMIO + 0x50); /* mov disp(%rip), %r9 */
 	ASSERT_OK(read_regs(&g, &s));
 	s.r9 = 0xfedcba9876543210ull;
 	ASSERT_OK(write_regs(&g, &s));
@@ -202,12 +179,8 @@ TEST(mem_read_results_through_write_state)
 TEST(mem_read_without_write_state_keeps_register)
 {
 	AUTO_GUEST g;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_mem_read_keep)));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, MMIO, 0x1000, ZX_HANDLE_INVALID,
-				    MEM_KEY));
-	zx_port_packet_t p;
-	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
-	EXPECT_MEM_PACKET(p, MEM_KEY, MMIO, guest_mem_read_keep, mem_rk);
+	ASSERT_OK(setup_mmio_guest(&g, GUEST_CODE(guest_mem_read_keep)));
+	ASSERT_LOAD(&g, guest_mem_read_keep, mem_rk, MMIO);
 	ASSERT_OK(enter_and_clean_exit(&g));
 	zx_vcpu_state_t s;
 	ASSERT_OK(read_regs(&g, &s));
@@ -220,9 +193,7 @@ TEST(mem_read_without_write_state_keeps_register)
 TEST(mem_read_state_round_trip_keeps_register)
 {
 	AUTO_GUEST g;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_mem_read_keep)));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, MMIO, 0x1000, ZX_HANDLE_INVALID,
-				    MEM_KEY));
+	ASSERT_OK(setup_mmio_guest(&g, GUEST_CODE(guest_mem_read_keep)));
 	zx_port_packet_t p;
 	zx_vcpu_state_t s;
 	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
@@ -280,9 +251,7 @@ TEST(mem_trap_keys_per_trap)
 TEST(mem_packet_reports_current_cr3)
 {
 	AUTO_GUEST g;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_mem_cr3)));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, MMIO, 0x1000, ZX_HANDLE_INVALID,
-				    MEM_KEY));
+	ASSERT_OK(setup_mmio_guest(&g, GUEST_CODE(guest_mem_cr3)));
 	zx_port_packet_t p;
 	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
 	EXPECT_EQ(ZX_PKT_TYPE_GUEST_MEM, p.type);
@@ -378,9 +347,7 @@ TEST(bell_writes_queue_packets_without_exit)
 {
 	AUTO_GUEST g;
 	zx_handle_t port;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_bell_writes)));
-	ASSERT_OK(zx_port_create(0, &port));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, MMIO, 0x2000, port, BELL_KEY));
+	ASSERT_OK(setup_bell_guest(&g, GUEST_CODE(guest_bell_writes), 0x2000, &port));
 	ASSERT_OK(enter_and_clean_exit(&g));
 	static const uint64_t addrs[] = {MMIO, MMIO + 0x12, MMIO + 0x1004, MMIO + 0x1ff8,
 					 MMIO + 0x40};
@@ -399,9 +366,7 @@ TEST(bell_read_not_supported)
 {
 	AUTO_GUEST g;
 	zx_handle_t port;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_bell_read)));
-	ASSERT_OK(zx_port_create(0, &port));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, MMIO, 0x1000, port, BELL_KEY));
+	ASSERT_OK(setup_bell_guest(&g, GUEST_CODE(guest_bell_read), 0x1000, &port));
 	zx_port_packet_t p;
 	EXPECT_STATUS(ZX_ERR_NOT_SUPPORTED, zx_vcpu_enter(g.vcpu, &p));
 	EXPECT_STATUS(ZX_ERR_TIMED_OUT, zx_port_wait(port, 0, &p));
@@ -413,9 +378,7 @@ TEST(bell_and_user_packets_in_order)
 {
 	AUTO_GUEST g;
 	zx_handle_t port;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_bell_one)));
-	ASSERT_OK(zx_port_create(0, &port));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, MMIO, 0x1000, port, BELL_KEY));
+	ASSERT_OK(setup_bell_guest(&g, GUEST_CODE(guest_bell_one), 0x1000, &port));
 	zx_port_packet_t user = {.key = 1, .type = ZX_PKT_TYPE_USER};
 	ASSERT_OK(zx_port_queue(port, &user));
 	ASSERT_OK(enter_and_clean_exit(&g));
@@ -435,6 +398,23 @@ TEST(bell_and_user_packets_in_order)
 /* The 256-packet budget (spec §2.2): the drainer learns from a second trap's bell (port B) that
  * the guest wrote 256 bells to port A; the 257th must then wait for a dequeue, so the guest's
  * "257 written" bell cannot arrive before the drainer takes one packet from A. */
+/* guest_bell_flood with its bell pages: MMIO on port A (key 0xa), where it writes 300 bells, and
+ * MMIO + 0x1000 on port B (key 0xb), where it reports its progress. */
+static zx_status_t setup_flood_guest(struct test_guest *g, zx_handle_t *port_a, zx_handle_t *port_b)
+{
+	zx_status_t st = setup_guest(g, GUEST_CODE(guest_bell_flood));
+	if (st == ZX_OK)
+		st = zx_port_create(0, port_a);
+	if (st == ZX_OK)
+		st = zx_port_create(0, port_b);
+	if (st == ZX_OK)
+		st = zx_guest_set_trap(g->guest, ZX_GUEST_TRAP_BELL, MMIO, 0x1000, *port_a, 0xa);
+	if (st == ZX_OK)
+		st = zx_guest_set_trap(g->guest, ZX_GUEST_TRAP_BELL, MMIO + 0x1000, 0x1000, *port_b,
+				       0xb);
+	return st;
+}
+
 struct flood {
 	zx_handle_t port_a, port_b;
 	zx_status_t before_dequeue; /* port B wait with a deadline before any A dequeue */
@@ -487,12 +467,7 @@ TEST(bell_256_outstanding_block_the_vcpu)
 {
 	AUTO_GUEST g;
 	struct flood f = {0};
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_bell_flood)));
-	ASSERT_OK(zx_port_create(0, &f.port_a));
-	ASSERT_OK(zx_port_create(0, &f.port_b));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, MMIO, 0x1000, f.port_a, 0xa));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, MMIO + 0x1000, 0x1000, f.port_b,
-				    0xb));
+	ASSERT_OK(setup_flood_guest(&g, &f.port_a, &f.port_b));
 	pthread_t t;
 	ASSERT_TRUE(pthread_create(&t, NULL, flood_drainer, &f) == 0);
 	zx_port_packet_t p;
@@ -556,12 +531,7 @@ TEST(bell_kick_while_blocked_keeps_the_bell)
 {
 	AUTO_GUEST g;
 	struct kick_bell k = {0};
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_bell_flood)));
-	ASSERT_OK(zx_port_create(0, &k.port_a));
-	ASSERT_OK(zx_port_create(0, &k.port_b));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, MMIO, 0x1000, k.port_a, 0xa));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, MMIO + 0x1000, 0x1000, k.port_b,
-				    0xb));
+	ASSERT_OK(setup_flood_guest(&g, &k.port_a, &k.port_b));
 	k.vcpu = g.vcpu;
 	pthread_t t;
 	ASSERT_TRUE(pthread_create(&t, NULL, kick_after_256, &k) == 0);
@@ -595,9 +565,7 @@ TEST(bell_packets_cancelled_with_guest)
 {
 	AUTO_GUEST g;
 	zx_handle_t port;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_bell_writes)));
-	ASSERT_OK(zx_port_create(0, &port));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, MMIO, 0x2000, port, BELL_KEY));
+	ASSERT_OK(setup_bell_guest(&g, GUEST_CODE(guest_bell_writes), 0x2000, &port));
 	zx_port_packet_t user = {.key = BELL_KEY, .type = ZX_PKT_TYPE_USER, .user.u64 = {1}};
 	ASSERT_OK(zx_port_queue(port, &user));
 	ASSERT_OK(enter_and_clean_exit(&g));
@@ -621,9 +589,7 @@ TEST(bell_packets_cancelled_with_last_guest_handle)
 {
 	AUTO_GUEST g;
 	zx_handle_t port;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_bell_writes)));
-	ASSERT_OK(zx_port_create(0, &port));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, MMIO, 0x2000, port, BELL_KEY));
+	ASSERT_OK(setup_bell_guest(&g, GUEST_CODE(guest_bell_writes), 0x2000, &port));
 	ASSERT_OK(enter_and_clean_exit(&g));
 	zx_port_packet_t user = {.key = BELL_KEY, .type = ZX_PKT_TYPE_USER};
 	ASSERT_OK(zx_port_queue(port, &user));
@@ -642,9 +608,7 @@ TEST(bell_port_closed_bad_state)
 {
 	AUTO_GUEST g;
 	zx_handle_t port;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_bell_one)));
-	ASSERT_OK(zx_port_create(0, &port));
-	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, MMIO, 0x1000, port, BELL_KEY));
+	ASSERT_OK(setup_bell_guest(&g, GUEST_CODE(guest_bell_one), 0x1000, &port));
 	ASSERT_OK(zx_handle_close(port));
 	zx_port_packet_t p;
 	EXPECT_STATUS(ZX_ERR_BAD_STATE, zx_vcpu_enter(g.vcpu, &p));

@@ -2,19 +2,10 @@
  * guest itself reads it, and zx_vcpu_read_state / zx_vcpu_write_state as the guest sees them
  * (§2.7, §2.8): GPRs, RFLAGS (only with bit 1, only the user bits), CR0.NE and the #GP for NW
  * without CD. */
-#include <pthread.h>
 #include <string.h>
 
 #include "harness/guest.h"
 #include "harness/test.h"
-
-#define AUTO_GUEST struct test_guest __attribute__((cleanup(teardown_guest)))
-
-#define GUEST_LABEL(name, label)                                                                   \
-	({                                                                                         \
-		extern const uint8_t name##_start[], label[];                                      \
-		(uint64_t) GUEST_ENTRY + (uint64_t)(label - name##_start);                         \
-	})
 
 /* Where tests/guest/state.S stores what it saw. */
 #define STATE_OUT 0x8000u
@@ -260,50 +251,22 @@ TEST(state_cr0_nw_without_cd_raises_gp)
 
 #define AP_ENTRY 0x20000u
 
-struct ap_run {
-	zx_handle_t guest;
-	zx_status_t create, read, enter;
-	zx_vcpu_state_t initial;
-	int n;
-	zx_port_packet_t p[8];
-};
-
-/* A VCPU thread as Fuchsia's VMM runs one (spec §7): create on this thread, enter until done. */
-static void *ap_thread(void *arg)
-{
-	struct ap_run *r = arg;
-	zx_handle_t vcpu;
-	r->create = zx_vcpu_create(r->guest, 0, AP_ENTRY, &vcpu);
-	if (r->create != ZX_OK)
-		return NULL;
-	r->read = zx_vcpu_read_state(vcpu, ZX_VCPU_STATE, &r->initial, sizeof(r->initial));
-	for (r->n = 0; r->n < 8; r->n++) {
-		r->enter = zx_vcpu_enter(vcpu, &r->p[r->n]);
-		if (r->enter != ZX_OK || r->p[r->n].guest_io.port == GUEST_EXIT_PORT)
-			break;
-	}
-	zx_handle_close(vcpu);
-	return NULL;
-}
-
 TEST(state_secondary_vcpu_starts_in_real_mode)
 {
 	AUTO_GUEST g;
 	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_state_initial))); /* the BSP, on this thread */
-	struct guest_code ap = GUEST_CODE(guest_state_ap);
-	ASSERT_OK(zx_vmo_write(g.vmo, ap.bytes, AP_ENTRY, ap.len));
 	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0xe0, 4, ZX_HANDLE_INVALID, 0xa9));
-	struct ap_run r = {.guest = g.guest};
-	pthread_t t;
-	ASSERT_TRUE(pthread_create(&t, NULL, ap_thread, &r) == 0);
-	pthread_join(t, NULL);
-	ASSERT_OK(r.create);
-	EXPECT_STATUS(ZX_OK, r.read);
+	/* A VCPU thread as Fuchsia's VMM runs one (spec §7): create on that thread, enter until
+	 * done. */
+	struct ap_run r;
+	ASSERT_OK(run_ap(&g, GUEST_CODE(guest_state_ap), AP_ENTRY, &r));
+	ASSERT_OK(r.create_st);
+	EXPECT_STATUS(ZX_OK, r.read_st);
 	for (int i = 0; i < 16; i++)
 		EXPECT_EQ(0, *gpr_slot(&r.initial, i));
 	EXPECT_EQ(0, r.initial.rflags);
-	ASSERT_OK(r.enter);
-	ASSERT_EQ(6, r.n); /* six outs, then the exit port */
+	ASSERT_OK(r.enter_st);
+	ASSERT_EQ(7, r.n); /* six outs, then the exit port */
 	for (int i = 0; i < 6; i++)
 		EXPECT_EQ(ZX_PKT_TYPE_GUEST_IO, r.p[i].type);
 	/* CR0 = ET|WP as the guest reads it: PE and PG clear, real mode. */
@@ -316,8 +279,7 @@ TEST(state_secondary_vcpu_starts_in_real_mode)
 	EXPECT_EQ(0, r.p[3].guest_io.u32 & (EFER_LME | EFER_LMA));
 	EXPECT_EQ(0xfee00c00, r.p[4].guest_io.u32); /* x2APIC, not the BSP */
 	/* IP counts from CS base = entry. */
-	extern const uint8_t guest_state_ap_start[], state_ap_ip[];
-	EXPECT_EQ(state_ap_ip - guest_state_ap_start, r.p[5].guest_io.u16);
+	EXPECT_EQ(LABEL_OFF(guest_state_ap, state_ap_ip), r.p[5].guest_io.u16);
 	EXPECT_EQ(GUEST_EXIT_PORT, r.p[6].guest_io.port);
 
 	/* The BSP still starts in long mode. */

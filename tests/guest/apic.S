@@ -5,13 +5,6 @@
  * periodic and TSC-deadline modes, and the #GP for registers Zircon does not have. Guests that
  * take interrupts call the library of irq.S (guest_lib, loaded at LIB_BASE by the test). */
 
-/* The layout of irq.S. */
-#define LIB_BASE 0x20000
-#define RESUME_RIP 0x9000
-#define HANDLED 0x9018
-#define PORT_MARK 0x12
-#define PORT_DATA 0x13
-
 #define MSR_APIC_BASE 0x1b
 #define MSR_TSC_DEADLINE 0x6e0
 #define X2APIC_LVT_TIMER 0x832
@@ -23,37 +16,19 @@
 #define LVT_PERIODIC (1 << 17)
 #define LVT_TSC_DEADLINE (2 << 17)
 
-.macro MARK value
-	mov $\value, %eax
-	out %eax, $PORT_MARK
+/* rdmsr of %ecx; eax then edx out to PORT_DATA. */
+.macro RDMSR_OUT
+	rdmsr
+	OUT_DATA %eax
+	OUT_DATA %edx
 .endm
 
-.macro LIB_INIT
-	mov $GUEST_STACK_TOP, %rsp
-	mov $LIB_BASE, %eax
-	call *%rax
-.endm
-
-/* wrmsr of a constant (clobbers eax, ecx, edx). */
-.macro SETMSR msr, value
-	mov $\msr, %ecx
-	mov $\value, %eax
-	xor %edx, %edx
+/* wrmsr of rbx to %ecx (clobbers eax, edx). */
+.macro WRMSR_RBX
+	mov %ebx, %eax
+	mov %rbx, %rdx
+	shr $32, %rdx
 	wrmsr
-.endm
-
-/* See irq.S: wait out PVM's late interrupt window before the next exit. */
-.macro WINDOW_DELAY
-	push %rcx
-	push %rdx
-8:	mov HANDLED, %rdx
-	mov $1000, %ecx
-9:	dec %ecx
-	jnz 9b
-	cmp HANDLED, %rdx
-	jne 8b
-	pop %rdx
-	pop %rcx
 .endm
 
 /* rdmsr of every index in the zero-terminated table; eax then edx out to PORT_DATA each. */
@@ -62,10 +37,7 @@ GUEST guest_apic_read_msrs
 1:	mov (%rsi), %ecx
 	test %ecx, %ecx
 	jz 2f
-	rdmsr
-	out %eax, $PORT_DATA
-	mov %edx, %eax
-	out %eax, $PORT_DATA
+	RDMSR_OUT
 	add $4, %rsi
 	jmp 1b
 2:	EXIT
@@ -98,22 +70,17 @@ GUEST_END guest_apic_read_msrs
 GUEST guest_apic_ap16
 	.code16
 	mov $MSR_APIC_BASE, %ecx
-	rdmsr
-	out %eax, $PORT_DATA
-	mov %edx, %eax
-	out %eax, $PORT_DATA
+	RDMSR_OUT
 	mov $0x802, %ecx
 	rdmsr
-	out %eax, $PORT_DATA
+	OUT_DATA %eax
 	mov $1, %eax
 	cpuid
-	mov %ebx, %eax
-	out %eax, $PORT_DATA
+	OUT_DATA %ebx
 	mov $0xb, %eax
 	xor %ecx, %ecx
 	cpuid
-	mov %edx, %eax
-	out %eax, $PORT_DATA
+	OUT_DATA %edx
 	out %al, $GUEST_EXIT_PORT
 	.code64
 GUEST_END guest_apic_ap16
@@ -121,10 +88,7 @@ GUEST_END guest_apic_ap16
 /* Write rbx to the ICR, report MARK 1, repeat: the host sets rbx before each round. */
 GUEST guest_apic_icr
 1:	mov $X2APIC_ICR, %ecx
-	mov %ebx, %eax
-	mov %rbx, %rdx
-	shr $32, %rdx
-	wrmsr
+	WRMSR_RBX
 	MARK 1
 	jmp 1b
 GUEST_END guest_apic_icr
@@ -138,16 +102,10 @@ GUEST guest_apic_msr
 	mov %r12d, %ecx
 	cmp $1, %r13
 	je 1f
-	mov %ebx, %eax
-	mov %rbx, %rdx
-	shr $32, %rdx
-	wrmsr
+	WRMSR_RBX
 	cmp $2, %r13
 	jne apic_msr_done
-1:	rdmsr
-	out %eax, $PORT_DATA
-	mov %edx, %eax
-	out %eax, $PORT_DATA
+1:	RDMSR_OUT
 apic_msr_done:
 	movq $0, RESUME_RIP
 	MARK 1
@@ -183,7 +141,9 @@ GUEST guest_apic_timer_periodic
 	cli
 	SETMSR X2APIC_DCR, 0xb
 	SETMSR X2APIC_LVT_TIMER, (0x43 | LVT_PERIODIC)
-	SETMSR X2APIC_INITIAL_COUNT, 200000
+	/* 10 ms: well above an exit's round trip through a daemon, so no period ends between
+	 * the handler's iretq (IF=1 again) and the cli that follows it. */
+	SETMSR X2APIC_INITIAL_COUNT, 10000000
 	mov $3, %ebx
 1:	sti
 	hlt
@@ -210,10 +170,7 @@ GUEST guest_apic_tsc_deadline
 	hlt
 	MARK 1
 	mov $MSR_TSC_DEADLINE, %ecx
-	rdmsr
-	out %eax, $PORT_DATA
-	mov %edx, %eax
-	out %eax, $PORT_DATA
+	RDMSR_OUT
 	EXIT
 GUEST_END guest_apic_tsc_deadline
 
@@ -241,8 +198,7 @@ GUEST guest_apic_tsc_deadline_far
 	cmp %edx, %r9d
 	jne 1f
 	mov $1, %esi
-1:	mov %esi, %eax
-	out %eax, $PORT_DATA
+1:	OUT_DATA %esi
 	SETMSR MSR_TSC_DEADLINE, 0
 	MARK 2
 	EXIT

@@ -5,11 +5,6 @@
  * use the library of irq.S (guest_lib at LIB_BASE) for a GDT with user segments, a TSS and an
  * IDT. */
 
-/* The layout of irq.S. */
-#define LIB_BASE 0x20000
-#define KSTACK_TOP 0x1f0000
-#define PORT_MARK 0x12
-#define PORT_DATA 0x13
 /* Data the test writes (PATTERN) or reads back (SCRATCH). */
 #define SCRATCH 0x9100
 #define PATTERN 0x9200
@@ -27,23 +22,24 @@
 #define MSR_SYSENTER_ESP 0x175
 #define MSR_SYSENTER_EIP 0x176
 
-.macro MARK value
-	mov $\value, %eax
-	out %eax, $PORT_MARK
+/* The four CPUID registers out to PORT_DATA: eax, ebx, ecx, edx. */
+.macro CPUID_OUT
+	OUT_DATA %eax
+	OUT_DATA %ebx
+	OUT_DATA %ecx
+	OUT_DATA %edx
 .endm
 
-.macro LIB_INIT
-	mov $GUEST_STACK_TOP, %rsp
-	mov $LIB_BASE, %eax
-	call *%rax
-.endm
-
-/* wrmsr of a constant below 4 GiB (clobbers eax, ecx, edx). */
-.macro SETMSR msr, value
-	mov $\msr, %ecx
-	mov $\value, %eax
-	xor %edx, %edx
-	wrmsr
+/* What syscall_entry and sysenter_entry report each round: CS and SS at CPL 0, then edi, esi
+ * and r8d from the user code; then count the round in r12 and compare it with 2. */
+.macro ENTRY_OUT
+	OUT_DATA %cs
+	OUT_DATA %ss
+	OUT_DATA %edi
+	OUT_DATA %esi
+	OUT_DATA %r8d
+	inc %r12
+	cmp $2, %r12
 .endm
 
 /* Let CPL 3 use the low 2 MiB and the 2 MiB at MMIO_GPA: set U in the PML4, PDPT and PD
@@ -75,13 +71,7 @@ GUEST guest_cpuid
 	cmp $0xffffffff, %eax
 	je 2f
 	cpuid
-	out %eax, $PORT_DATA
-	mov %ebx, %eax
-	out %eax, $PORT_DATA
-	mov %ecx, %eax
-	out %eax, $PORT_DATA
-	mov %edx, %eax
-	out %eax, $PORT_DATA
+	CPUID_OUT
 	add $8, %rsi
 	jmp 1b
 2:	EXIT
@@ -103,24 +93,12 @@ GUEST guest_cpuid_past_max
 	mov %eax, %r12d
 	xor %ecx, %ecx
 	cpuid
-	out %eax, $PORT_DATA
-	mov %ebx, %eax
-	out %eax, $PORT_DATA
-	mov %ecx, %eax
-	out %eax, $PORT_DATA
-	mov %edx, %eax
-	out %eax, $PORT_DATA
+	CPUID_OUT
 	mov %r12d, %eax
 	add $0x100, %eax
 	xor %ecx, %ecx
 	cpuid
-	out %eax, $PORT_DATA
-	mov %ebx, %eax
-	out %eax, $PORT_DATA
-	mov %ecx, %eax
-	out %eax, $PORT_DATA
-	mov %edx, %eax
-	out %eax, $PORT_DATA
+	CPUID_OUT
 	EXIT
 GUEST_END guest_cpuid_past_max
 
@@ -189,8 +167,7 @@ GUEST guest_fpu_keep
 	MARK 1
 	movdqu %xmm1, SCRATCH
 	movdqu %xmm15, SCRATCH + 16
-	mov SCRATCH, %eax
-	out %eax, $PORT_DATA
+	OUT_DATA SCRATCH
 	EXIT
 GUEST_END guest_fpu_keep
 
@@ -203,8 +180,7 @@ GUEST guest_fpu_mxcsr
 	fxrstor FXAREA
 	MARK 1
 	fxsave FXAREA
-	mov FXAREA + 24, %eax
-	out %eax, $PORT_DATA
+	OUT_DATA FXAREA + 24
 	EXIT
 GUEST_END guest_fpu_mxcsr
 
@@ -226,18 +202,7 @@ GUEST guest_syscall
 	sysretq
 syscall_entry:
 	mov %edx, %r8d
-	mov %cs, %eax
-	out %eax, $PORT_DATA
-	mov %ss, %eax
-	out %eax, $PORT_DATA
-	mov %edi, %eax
-	out %eax, $PORT_DATA
-	mov %esi, %eax
-	out %eax, $PORT_DATA
-	mov %r8d, %eax
-	out %eax, $PORT_DATA
-	inc %r12
-	cmp $2, %r12
+	ENTRY_OUT
 	je 1f
 	sysretq
 1:	EXIT
@@ -261,18 +226,7 @@ GUEST guest_sysenter
 	xor %r12d, %r12d
 	jmp 2f
 sysenter_entry:
-	mov %cs, %eax
-	out %eax, $PORT_DATA
-	mov %ss, %eax
-	out %eax, $PORT_DATA
-	mov %edi, %eax
-	out %eax, $PORT_DATA
-	mov %esi, %eax
-	out %eax, $PORT_DATA
-	mov %r8d, %eax
-	out %eax, $PORT_DATA
-	inc %r12
-	cmp $2, %r12
+	ENTRY_OUT
 	je 1f
 2:	mov $ABS(guest_sysenter, sysenter_user), %rdx
 	mov $USER_STACK, %rcx

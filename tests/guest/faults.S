@@ -6,11 +6,6 @@
 #define OUT 0x8000
 #define GDT 0x9000
 
-.macro AT name
-	.global \name
-\name:
-.endm
-
 GUEST guest_fault_exit_only
 	EXIT
 GUEST_END guest_fault_exit_only

@@ -12,26 +12,9 @@
  * Every vector's handler reports on port PORT_VEC the value vector | has_error_code << 8 and,
  * when the CPU pushed an error code, that code on PORT_ERR, then returns with iretq. When
  * RESUME_RIP holds an address, the handler returns there instead (and clears it), so that a
- * guest can step over an instruction that faults. HANDLED counts the handlers run. */
-
-/* Guest-physical layout shared with the C tests (keep in sync with them). */
-#define LIB_BASE 0x20000
-#define GDT_BASE 0x6000
-#define TSS_BASE 0x7000
-#define IDT_BASE 0x8000
-#define RESUME_RIP 0x9000
-#define COUNTER 0x9008
-#define FLAG 0x9010
-#define HANDLED 0x9018
-#define GDTR_DESC 0x9020
-#define IDTR_DESC 0x9030
-#define KSTACK_TOP 0x1f0000
-#define BELL_GPA 0x40000000
-
-#define PORT_VEC 0x10
-#define PORT_ERR 0x11
-#define PORT_MARK 0x12
-#define PORT_DATA 0x13
+ * guest can step over an instruction that faults. HANDLED counts the handlers run. The layout
+ * (LIB_BASE, the tables, RESUME_RIP, HANDLED, the ports) and the macros of the guests that use
+ * the library (LIB_INIT, MARK, WINDOW_DELAY, ...) are in guest-asm.h. */
 
 /* GDT selectors: 64-bit kernel code and data; the user segments in the order SYSRET (STAR
  * base 0x18: SS 0x20, CS 0x28) and SYSEXIT (SYSENTER_CS 0x08: CS 0x28, SS 0x30) expect them
@@ -39,17 +22,6 @@
 #define KCODE 0x08
 #define KDATA 0x10
 #define TSS_SEL 0x38
-
-.macro MARK value
-	mov $\value, %eax
-	out %eax, $PORT_MARK
-.endm
-
-.macro LIB_INIT
-	mov $GUEST_STACK_TOP, %rsp
-	mov $LIB_BASE, %eax
-	call *%rax
-.endm
 
 /* The library. Position-independent except for the fixed tables it builds. */
 GUEST guest_lib
@@ -190,26 +162,6 @@ GUEST guest_irq_sti_hlt
 	MARK 2
 	EXIT
 GUEST_END guest_irq_sti_hlt
-
-/* Run ~2000 instructions without an exit, again after every interrupt taken meanwhile. On
- * this PVM machine CPL0 code is emulated and KVM looks for an open interrupt window only
- * between batches of about 1000 emulated instructions, so an interrupt waiting for IF=1
- * arrives up to that late, and an exit inside that span would come first. A handler returning
- * into the middle of the delay restarts it, so a chain of pending interrupts all arrive
- * before the guest's next exit. On VMX/SVM the window exit is exact and the delay changes
- * nothing. */
-.macro WINDOW_DELAY
-	push %rcx
-	push %rdx
-8:	mov HANDLED, %rdx
-	mov $1000, %ecx
-9:	dec %ecx
-	jnz 9b
-	cmp HANDLED, %rdx
-	jne 8b
-	pop %rdx
-	pop %rcx
-.endm
 
 /* IF=1 and a loop that reports MARK 1 forever: the host pends vectors at a MARK exit and
  * collects the handler reports until the next MARK. The nops come first: an injected #BP or

@@ -5,11 +5,6 @@
  * so that the test computes the address and length of each faulting instruction. */
 #define MMIO 0x10000000
 
-.macro AT name
-	.global \name
-\name:
-.endm
-
 /* A RIP-relative operand addressing GPA `target` from an instruction of `len` bytes at `label`.
  * The label is a backward reference so that the displacement is a constant, not a relocation. */
 #define RIPREL(name, label, len, target) (target - ABS(name, label) - len)(%rip)

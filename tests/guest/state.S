@@ -5,11 +5,6 @@
  * VMO; the layout is STATE_* in tests/guest_state_test.c. */
 #define OUT 0x8000
 
-.macro AT name
-	.global \name
-\name:
-.endm
-
 /* Store the 16 GPRs at OUT, in zx_vcpu_state_t order, without touching any register. */
 .macro STORE_GPRS
 	mov %rax, OUT + 0x00

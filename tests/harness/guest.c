@@ -1,5 +1,7 @@
 /* The guest harness of guest.h. */
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include <zircon/errors.h>
 #include <zircon/syscalls.h>
@@ -109,4 +111,109 @@ zx_status_t read_regs(struct test_guest *g, zx_vcpu_state_t *out)
 zx_status_t write_regs(struct test_guest *g, const zx_vcpu_state_t *s)
 {
 	return zx_vcpu_write_state(g->vcpu, ZX_VCPU_STATE, s, sizeof(*s));
+}
+
+zx_time_t deadline_after_ms(int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (zx_time_t)ts.tv_sec * 1000000000 + ts.tv_nsec + ms * 1000000;
+}
+
+/* A field of a GUEST_MEM packet that must hold `want`. */
+static void expect_field(const char *file, int line, const struct mem_want *w, const char *field,
+			 uint64_t want, uint64_t got)
+{
+	if (want != got)
+		test_fail(file, line, "GUEST_MEM packet at %#lx: %s: expected %#lx, got %#lx",
+			  w->addr, field, want, got);
+}
+
+void expect_mem_packet_at(const char *file, int line, struct test_guest *g,
+			  const zx_port_packet_t *p, const struct mem_want *w)
+{
+	if (p->type != ZX_PKT_TYPE_GUEST_MEM) {
+		test_fail(file, line, "expected a GUEST_MEM packet at %#lx, got %s", w->addr,
+			  packet_type_name(p->type));
+		return;
+	}
+	expect_field(file, line, w, "key", w->key, p->key);
+	expect_field(file, line, w, "status", (uint64_t)ZX_OK, (uint64_t)(int64_t)p->status);
+	expect_field(file, line, w, "addr", w->addr, p->guest_mem.addr);
+	expect_field(file, line, w, "cr3", 0, p->guest_mem.cr3);
+	expect_field(file, line, w, "rip", w->rip, p->guest_mem.rip);
+	expect_field(file, line, w, "instruction_size", w->len, p->guest_mem.instruction_size);
+	expect_field(file, line, w, "default_operand_size", w->default_operand_size,
+		     p->guest_mem.default_operand_size);
+	if (!w->insn)
+		return;
+	/* The page tables are an identity map and guest RAM is the VMO at GPA 0. */
+	uint8_t got[16];
+	size_t n = p->guest_mem.instruction_size;
+	if (n == 0 || n > sizeof(got) || zx_vmo_read(g->vmo, got, p->guest_mem.rip, n) != ZX_OK ||
+	    memcmp(got, w->insn, n) != 0)
+		test_fail(file, line, "GUEST_MEM packet at %#lx: not the bytes of the instruction",
+			  w->addr);
+}
+
+bool expect_mem_exits_at(const char *file, int line, struct test_guest *g, const struct mem_want *w,
+			 size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		zx_port_packet_t p;
+		zx_status_t st = zx_vcpu_enter(g->vcpu, &p);
+		if (st != ZX_OK) {
+			test_fail(file, line,
+				  "enter for the GUEST_MEM packet at %#lx: expected %s, got %s",
+				  w[i].addr, zx_status_get_string(ZX_OK), zx_status_get_string(st));
+			return false;
+		}
+		expect_mem_packet_at(file, line, g, &p, &w[i]);
+	}
+	return true;
+}
+
+struct ap_thread {
+	zx_handle_t guest;
+	uint64_t entry;
+	struct ap_run *r;
+};
+
+static void *ap_main(void *arg)
+{
+	struct ap_thread *t = arg;
+	struct ap_run *r = t->r;
+	zx_handle_t vcpu;
+	r->create_st = zx_vcpu_create(t->guest, 0, t->entry, &vcpu);
+	if (r->create_st != ZX_OK)
+		return NULL;
+	r->read_st = zx_vcpu_read_state(vcpu, ZX_VCPU_STATE, &r->initial, sizeof(r->initial));
+	while (r->n < AP_MAX_PACKETS) {
+		zx_port_packet_t *p = &r->p[r->n];
+		r->enter_st = zx_vcpu_enter(vcpu, p);
+		if (r->enter_st != ZX_OK)
+			break;
+		r->n++;
+		if (p->type == ZX_PKT_TYPE_GUEST_IO && p->guest_io.port == GUEST_EXIT_PORT) {
+			r->exited = true;
+			break;
+		}
+	}
+	zx_handle_close(vcpu);
+	return NULL;
+}
+
+zx_status_t run_ap(struct test_guest *g, struct guest_code code, uint64_t entry, struct ap_run *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->create_st = out->read_st = out->enter_st = ZX_ERR_INTERNAL;
+	CHECK(zx_vmo_write(g->vmo, code.bytes, entry, code.len));
+	struct ap_thread t = {g->guest, entry, out};
+	pthread_t thread;
+	if (pthread_create(&thread, NULL, ap_main, &t) != 0) {
+		test_fail(__FILE__, __LINE__, "cannot start the VCPU's thread");
+		return ZX_ERR_NO_RESOURCES;
+	}
+	pthread_join(thread, NULL);
+	return ZX_OK;
 }
