@@ -100,8 +100,20 @@ uint64_t cli_u64(const char *what, const char *s)
 	return v;
 }
 
+/* The daemon's rule for session names, checked here so a bad name is a usage error rather
+ * than a failed connection. */
+static bool session_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n <= 64 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
 void cli_connect(bool named_session)
 {
+	if (named_session && !session_name_ok(cli.session))
+		cli_usage_error("session name '%s': use 1 to 64 letters, digits, '.', '_' or '-'",
+				cli.session);
 	zx_status_t st = zxvm_connect_session(cli.addr, named_session ? cli.session : NULL,
 					      &cli.resource);
 	if (st != ZX_OK) {
@@ -271,9 +283,14 @@ struct args {
 
 static const char *opt(int argc, char **argv, const char *name)
 {
-	for (int i = 0; i < argc - 1; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], name) != 0)
+			continue;
+		/* A trailing flag would otherwise be ignored and its default used silently. */
+		if (i + 1 >= argc)
+			cli_usage_error("%s needs a value", name);
+		return argv[i + 1];
+	}
 	return NULL;
 }
 
@@ -333,9 +350,9 @@ static int session_close(int argc, char **argv)
 
 static int guest_create(int argc, char **argv)
 {
+	uint32_t options = (uint32_t)cli_u64("--options", opt(argc, argv, "--options") ?: "0");
 	cli_connect(true);
 	zx_handle_t guest, vmar;
-	uint32_t options = (uint32_t)cli_u64("--options", opt(argc, argv, "--options") ?: "0");
 	cli_check(zx_guest_create(cli.resource, options, &guest, &vmar), "guest create");
 	out_begin();
 	out_u64("guest", guest);
@@ -347,12 +364,14 @@ static int guest_create(int argc, char **argv)
 
 static int vmo_create(int argc, char **argv)
 {
-	const char *size = need_pos(argc, argv, 0, FLAGS("--options"), "SIZE");
+	const char *size = need_pos(argc, argv, 0, FLAGS("--options", "--executable"), "SIZE");
+	uint64_t bytes = cli_u64("SIZE", size);
+	uint32_t options = (uint32_t)cli_u64("--options", opt(argc, argv, "--options") ?: "0");
+	bool executable = opt(argc, argv, "--executable") != NULL;
 	cli_connect(true);
 	zx_handle_t vmo;
-	uint32_t options = (uint32_t)cli_u64("--options", opt(argc, argv, "--options") ?: "0");
-	cli_check(zx_vmo_create(cli_u64("SIZE", size), options, &vmo), "vmo create");
-	if (opt(argc, argv, "--executable"))
+	cli_check(zx_vmo_create(bytes, options, &vmo), "vmo create");
+	if (executable)
 		cli_check(zx_vmo_replace_as_executable(vmo, ZX_HANDLE_INVALID, &vmo),
 			  "vmo replace_as_executable");
 	out_begin();
@@ -400,12 +419,25 @@ static int vmo_read(int argc, char **argv)
 	uint64_t size = cli_u64("--size", sz);
 	cli_connect(true);
 	char buf[1 << 16];
-	for (uint64_t done = 0; done < size;) {
+	uint64_t done = 0;
+	do {
 		size_t n = size - done < sizeof(buf) ? (size_t)(size - done) : sizeof(buf);
 		cli_check(zx_vmo_read(vmo, buf, offset + done, n), "vmo read");
-		fwrite(buf, 1, n, stdout);
+		if (!cli.json) {
+			fwrite(buf, 1, n, stdout);
+		} else {
+			/* One JSON document: the bytes as a hex string, opened only once the first
+			 * read worked so a failure prints nothing. */
+			if (done == 0)
+				printf("{\"offset\":%llu,\"size\":%llu,\"hex\":\"",
+				       (unsigned long long)offset, (unsigned long long)size);
+			for (size_t i = 0; i < n; i++)
+				printf("%02x", (unsigned char)buf[i]);
+		}
 		done += n;
-	}
+	} while (done < size);
+	if (cli.json)
+		puts("\"}");
 	fflush(stdout);
 	zxvm_disconnect();
 	return 0;
@@ -624,8 +656,31 @@ static bool set_reg(zx_vcpu_state_t *s, const char *name, uint64_t v)
 	return false;
 }
 
+/* The registers a write-state names, checked before connecting so that a usage error needs
+ * no daemon, then applied over the current registers. */
+struct reg_assigns {
+	size_t n;
+	struct {
+		char name[16];
+		uint64_t value;
+	} a[64];
+};
+
+static void assign_reg(struct reg_assigns *as, const char *where, const char *name,
+		       const char *val)
+{
+	zx_vcpu_state_t scratch = {0};
+	uint64_t v = cli_u64(name, val);
+	if (!set_reg(&scratch, name, v))
+		cli_usage_error("%s: unknown register '%s'", where, name);
+	if (as->n == sizeof(as->a) / sizeof(as->a[0]))
+		cli_usage_error("%s: too many registers", where);
+	snprintf(as->a[as->n].name, sizeof(as->a[0].name), "%s", name);
+	as->a[as->n++].value = v;
+}
+
 /* JSON on stdin: {"rax": 1, "rbx": "0x10", ...}; a small, strict reader of flat objects. */
-static void read_json_regs(zx_vcpu_state_t *s)
+static void read_json_regs(struct reg_assigns *as)
 {
 	char buf[4096];
 	size_t n = fread(buf, 1, sizeof(buf) - 1, stdin);
@@ -639,21 +694,42 @@ static void read_json_regs(zx_vcpu_state_t *s)
 		if (*p == '}')
 			return;
 		char name[16] = "";
-		if (sscanf(p, "\"%15[a-z0-9]\"", name) != 1)
+		if (sscanf(p, "\"%15[a-z0-9]", name) != 1 || p[1 + strlen(name)] != '"')
 			cli_usage_error("stdin: bad JSON near '%.20s'", p);
-		p = strchr(p + 1, '"') + 1;
+		p += strlen(name) + 2;
 		while (*p == ' ' || *p == ':')
 			p++;
 		char val[32];
-		if (sscanf(p, "\"%31[0-9a-fA-Fx]\"", val) == 1)
-			p = strchr(p + 1, '"') + 1;
-		else if (sscanf(p, "%31[0-9a-fA-Fx]", val) == 1)
+		if (*p == '"' && sscanf(p + 1, "%31[0-9a-fA-Fx]", val) == 1 &&
+		    p[1 + strlen(val)] == '"')
+			p += strlen(val) + 2;
+		else if (*p != '"' && sscanf(p, "%31[0-9a-fA-Fx]", val) == 1)
 			p += strlen(val);
 		else
 			cli_usage_error("stdin: bad value for %s", name);
-		if (!set_reg(s, name, cli_u64(name, val)))
-			cli_usage_error("stdin: unknown register '%s'", name);
+		assign_reg(as, "stdin", name, val);
 	}
+}
+
+/* Every --set REG=VALUE; false if there is none. */
+static bool read_set_regs(struct reg_assigns *as, int argc, char **argv)
+{
+	bool any = false;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--set") != 0)
+			continue;
+		const char *arg = opt(argc - i, argv + i, "--set");
+		char name[16];
+		const char *eq = strchr(arg, '=');
+		if (!eq || eq - arg >= (long)sizeof(name))
+			cli_usage_error("--set: expected REG=VALUE, got '%s'", arg);
+		memcpy(name, arg, (size_t)(eq - arg));
+		name[eq - arg] = 0;
+		assign_reg(as, "--set", name, eq + 1);
+		any = true;
+		i++;
+	}
+	return any;
 }
 
 static int vcpu_write_state(int argc, char **argv)
@@ -661,36 +737,28 @@ static int vcpu_write_state(int argc, char **argv)
 	const char *const *fv = FLAGS("--set", "--kind", "--size", "--data");
 	zx_handle_t vcpu = (zx_handle_t)cli_u64("VCPU", need_pos(argc, argv, 0, fv, "VCPU"));
 	const char *kind = opt(argc, argv, "--kind") ?: "state";
-	cli_connect(true);
 	if (strcmp(kind, "io") == 0) {
 		zx_vcpu_io_t io = {
 			.access_size = (uint8_t)cli_u64("--size", opt(argc, argv, "--size") ?: "1"),
 		};
 		io.u32 = (uint32_t)cli_u64("--data", opt(argc, argv, "--data") ?: "0");
+		cli_connect(true);
 		cli_check(zx_vcpu_write_state(vcpu, ZX_VCPU_IO, &io, sizeof(io)),
 			  "vcpu write-state --kind io");
 	} else if (strcmp(kind, "state") == 0) {
+		static struct reg_assigns as;
+		if (!read_set_regs(&as, argc, argv))
+			read_json_regs(&as);
+		cli_connect(true);
 		/* Start from the current registers so --set changes only what it names. */
 		zx_vcpu_state_t s;
 		cli_check(zx_vcpu_read_state(vcpu, ZX_VCPU_STATE, &s, sizeof(s)),
 			  "vcpu write-state (reading the current state)");
-		s.rflags |= 0x2; /* keep RFLAGS as read: bit 1 makes the write apply it */
-		bool any = false;
-		for (int i = 0; i < argc - 1; i++) {
-			if (strcmp(argv[i], "--set") != 0)
-				continue;
-			char name[16];
-			const char *eq = strchr(argv[i + 1], '=');
-			if (!eq || eq - argv[i + 1] >= (long)sizeof(name))
-				cli_usage_error("--set: expected REG=VALUE, got '%s'", argv[i + 1]);
-			memcpy(name, argv[i + 1], (size_t)(eq - argv[i + 1]));
-			name[eq - argv[i + 1]] = 0;
-			if (!set_reg(&s, name, cli_u64(name, eq + 1)))
-				cli_usage_error("--set: unknown register '%s'", name);
-			any = true;
-		}
-		if (!any)
-			read_json_regs(&s);
+		for (size_t i = 0; i < as.n; i++)
+			set_reg(&s, as.a[i].name, as.a[i].value);
+		/* Bit 1 makes the write apply RFLAGS (spec §2.8): the value read back, or the one
+		 * named, which would otherwise be dropped unless it carried bit 1 itself. */
+		s.rflags |= 0x2;
 		cli_check(zx_vcpu_write_state(vcpu, ZX_VCPU_STATE, &s, sizeof(s)),
 			  "vcpu write-state");
 	} else {
@@ -804,7 +872,8 @@ static const struct verb verbs[] = {
 	 "vmo write VMO [FILE|-] [--offset N]\n  zx_vmo_write of a file (or stdin); prints the bytes written.\n"
 	 "  Example: zxvm vmo write $vmo hello.bin --offset 0x100000"},
 	{"vmo", "read", vmo_read,
-	 "vmo read VMO --size N [--offset N]\n  zx_vmo_read to stdout.\n"
+	 "vmo read VMO --size N [--offset N]\n"
+	 "  zx_vmo_read to stdout (with --json: {offset, size, hex}).\n"
 	 "  Example: zxvm vmo read $vmo --size 16 | xxd"},
 	{"vmar", "map", vmar_map,
 	 "vmar map VMAR VMO --len N [--addr GPA] [--vmo-offset N] [--perm rwx]\n"
@@ -936,8 +1005,10 @@ int main(int argc, char **argv)
 	};
 	cli.tty = isatty(STDOUT_FILENO);
 	int c;
-	/* Global options come before the verb ("+": stop at the first non-option). */
-	while ((c = getopt_long(argc, argv, "+", globals, NULL)) != -1) {
+	/* Global options come before the verb ("+": stop at the first non-option; ":": report a
+	 * missing value apart from an unknown option). The messages are ours, not getopt's. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:", globals, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			cli.addr = optarg;
@@ -959,6 +1030,8 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("zxvm %s\n", ZXVM_VERSION);
 			return 0;
+		case ':':
+			cli_usage_error("%s needs a value", argv[optind - 1]);
 		default:
 			cli_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
@@ -979,11 +1052,14 @@ int main(int argc, char **argv)
 			verb_path = path;
 			int rest = argc - optind - 1;
 			char **args = argv + optind + 1;
-			for (int k = 0; k < rest; k++)
+			for (int k = 0; k < rest; k++) {
+				if (strcmp(args[k], "--json") == 0)
+					cli.json = true;
 				if (strcmp(args[k], "--help") == 0 && v->help) {
 					verb_help(v);
 					return 0;
 				}
+			}
 			return v->fn(rest, args);
 		}
 		if (!name || strcmp(v->name, name) != 0)
