@@ -267,7 +267,15 @@ static grpc_channel_credentials *credentials(const char *target, zx_status_t *st
 static void lease_start(void)
 {
 	int mi = method_index("Lease");
-	lease_cq = grpc_completion_queue_create_for_next(NULL);
+	/* Non-polling: a thread waiting on a polling queue takes part in reading every socket
+	 * of the process, and this one always waits; it would then read most replies meant for
+	 * the calling threads and wake them, one more thread hop per call (bench/README.md, P3).
+	 * The lease needs no I/O of its own here: the calling threads and gRPC's backup poller
+	 * move the connection along, and only its end is awaited. */
+	grpc_completion_queue_attributes attr = {GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT,
+						 GRPC_CQ_NON_POLLING, NULL};
+	lease_cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&attr), &attr,
+						NULL);
 	lease_call = grpc_channel_create_registered_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS,
 							 lease_cq, methods[mi],
 							 gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
@@ -642,7 +650,8 @@ zx_status_t zxc_vmo_read(zx_handle_t vmo, void *buffer, uint64_t offset, size_t 
 		CALL("VmoRead", &req, Zxvm__V1__VmoReadResponse, resp);
 		if (st == ZX_OK && resp->data.len != n)
 			st = ZX_ERR_IO;
-		if (st == ZX_OK)
+		/* A zero-length read has no bytes and may have no buffer: nothing to copy. */
+		if (st == ZX_OK && n)
 			memcpy((uint8_t *)buffer + done, resp->data.data, n);
 		if (resp)
 			protobuf_c_message_free_unpacked(&resp->base, NULL);

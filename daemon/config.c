@@ -36,6 +36,7 @@ static const char usage[] =
 	"  --group NAME            unix peers in this group may run guests (default zxvm; root may)\n"
 	"  --config FILE           read KEY = VALUE lines (the long options without dashes)\n"
 	"  --log-level LEVEL       err, warning, notice, info (default) or debug\n"
+	"  --no-seccomp            no system call filter (for debugging with strace or gdb)\n"
 	"  --max-sessions N        sessions at once (default 1024)\n"
 	"  --max-message-bytes N   largest gRPC message (default 16777216)\n"
 	"  --max-handles N         handles per session (default 4096)\n"
@@ -60,6 +61,7 @@ enum {
 	OPT_GROUP,
 	OPT_CONFIG,
 	OPT_LOG_LEVEL,
+	OPT_NO_SECCOMP,
 	OPT_MAX_SESSIONS,
 	OPT_MAX_MESSAGE,
 	OPT_MAX_HANDLES,
@@ -83,6 +85,7 @@ static const struct option options[] = {
 	{"group", required_argument, NULL, OPT_GROUP},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	{"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
 	{"max-message-bytes", required_argument, NULL, OPT_MAX_MESSAGE},
 	{"max-handles", required_argument, NULL, OPT_MAX_HANDLES},
@@ -169,6 +172,10 @@ static int read_file(struct zxd_config *cfg, const char *path)
 			cfg->allow_insecure_loopback = !val || strcmp(val, "false") != 0;
 			continue;
 		}
+		if (o->val == OPT_NO_SECCOMP) {
+			cfg->no_seccomp = !val || strcmp(val, "false") != 0;
+			continue;
+		}
 		rc = apply(cfg, o->val, key, strdup(val));
 	}
 	fclose(f);
@@ -197,6 +204,9 @@ static int apply(struct zxd_config *cfg, int opt, const char *key, const char *v
 		return 0;
 	case OPT_INSECURE:
 		cfg->allow_insecure_loopback = true;
+		return 0;
+	case OPT_NO_SECCOMP:
+		cfg->no_seccomp = true;
 		return 0;
 	case OPT_GROUP:
 		cfg->group = val;

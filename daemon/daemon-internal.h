@@ -26,6 +26,7 @@ struct zxd_config {
 	int nlisten;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	bool allow_insecure_loopback;
+	bool no_seccomp;        /* --no-seccomp: no system call filter (debugging) */
 	const char *group;      /* unix peers in this group are admitted (root always is) */
 	int log_level;          /* syslog priority: 0 emerg .. 7 debug */
 	uint32_t max_sessions;
@@ -140,6 +141,12 @@ void zxd_vthreads_set_limit(uint32_t max_per_session);
 zx_status_t zxd_vthread_post(struct zxd_session *s, uint64_t tid, zxd_work_fn fn, void *arg);
 /* Stop and join every VCPU thread of the session (after its VCPUs were kicked). */
 void zxd_vthreads_stop(struct zxd_session *s);
+
+/* ---- the system call filter (seccomp.c) ---- */
+
+/* Allow from now on only the system calls zxvmd needs, on every thread (seccomp TSYNC); the
+ * rest fail with EPERM. 0 or -errno. */
+int zxd_seccomp_install(void);
 
 /* ---- the gRPC server (server.c) ---- */
 

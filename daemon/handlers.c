@@ -176,6 +176,12 @@ static void h_guest_create(struct zxd_ctx *ctx, const ProtobufCMessage *req, Pro
 	Zxvm__V1__GuestCreateResponse *out = (Zxvm__V1__GuestCreateResponse *)resp;
 	zx_handle_t guest, vmar;
 
+	/* A peer outside the admitted group holds no hypervisor resource, and is told so rather
+	 * than BAD_HANDLE for the invalid handle it was given (DESIGN.md "Security"). */
+	if (!ctx->session->authorized) {
+		out->status = ZX_ERR_ACCESS_DENIED;
+		return;
+	}
 	out->status = kb_guest_create(ctx->session->table, r->resource, r->options, &guest, &vmar);
 	if (out->status == ZX_OK) {
 		out->guest = guest;

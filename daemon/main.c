@@ -78,6 +78,15 @@ int main(int argc, char **argv)
 	uv_timer_init(&loop, &status_timer);
 	uv_timer_start(&status_timer, on_status, 5000, 5000);
 	uv_unref((uv_handle_t *)&status_timer);
+	/* Started (gRPC's threads run, the listeners are open): from here on only the calls
+	 * serving needs, on every thread (seccomp.c). */
+	if (cfg.no_seccomp) {
+		zxd_log(ZXD_LOG_NOTICE, "--no-seccomp: running without a system call filter");
+	} else if ((rc = zxd_seccomp_install()) < 0) {
+		zxd_log(ZXD_LOG_ERR, "cannot install the seccomp filter: %s (--no-seccomp runs "
+			"without it)", strerror(-rc));
+		return 1;
+	}
 
 	zxd_log(ZXD_LOG_NOTICE, "zxvmd %s ready", ZXVM_VERSION);
 	sd_notify(0, "READY=1\nSTATUS=serving, 0 sessions");

@@ -140,7 +140,8 @@ void zxd_session_unref(struct zxd_session *s)
 	/* The last call using the session is done: its VCPU threads are idle or gone. */
 	zxd_vthreads_stop(s);
 	kb_table_destroy(s->table);
-	/* After this line the session holds no fd and no thread (tests wait for it). */
+	/* After this line the session holds no fd (tests wait for it); a VCPU thread that dropped
+	 * this last reference itself ends as soon as its work item returns. */
 	zxd_log(ZXD_LOG_DEBUG, "session %.8s freed", s->token);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -5,7 +5,10 @@
  * A cross-CPU wake-up of a sleeping thread costs ~50 µs here, more than the rest of an exit
  * (notes/kvm-on-this-machine.md), so after each piece of work the thread spins briefly for
  * the next one (a VMM's enter follows its previous reply within microseconds) before it
- * sleeps on its condition variable. */
+ * sleeps on its condition variable. The spin yields the CPU on every turn: the threads that
+ * bring the next request (the gRPC thread, often the client too) may need this very CPU, and
+ * a spin that keeps them off it costs more than the wake-up it saves (bench/README.md, P2/P3:
+ * on one CPU a busy spin made each enter up to 40 µs slower). */
 #include <sched.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +36,7 @@ struct zxd_vthread {
 	bool sleeping;  /* guarded by lock */
 	bool busy;      /* guarded by lock: running a work item */
 	bool quit;      /* guarded by lock */
+	bool self_stop; /* guarded by lock: stopped by its own work item, it frees itself */
 	struct zxd_vthread *next; /* guarded by session->lock */
 };
 
@@ -52,7 +56,7 @@ static void *vthread_main(void *arg)
 		/* Spin first: the next request usually comes right after our reply. */
 		uint64_t until = now_ns() + SPIN_NS;
 		while (!atomic_load_explicit(&t->has_work, memory_order_acquire) && now_ns() < until)
-			__builtin_ia32_pause();
+			sched_yield();
 		pthread_mutex_lock(&t->lock);
 		while (!t->head && !t->quit) {
 			t->sleeping = true;
@@ -66,9 +70,14 @@ static void *vthread_main(void *arg)
 				t->tail = NULL;
 		}
 		atomic_store(&t->has_work, t->head != NULL);
-		bool quit = t->quit && !w;
+		bool quit = t->quit && !w, self_stop = t->self_stop;
 		t->busy = w != NULL;
 		pthread_mutex_unlock(&t->lock);
+		if (quit && self_stop) {
+			pthread_mutex_destroy(&t->lock);
+			pthread_cond_destroy(&t->cond);
+			free(t);
+		}
 		if (quit)
 			return NULL;
 		w->fn(w->arg);
@@ -81,12 +90,20 @@ static void *vthread_main(void *arg)
 
 static void stop_one(struct zxd_vthread *t)
 {
+	/* A VCPU thread can drop the last reference to its own session: when the gRPC thread
+	 * completes the batch of its reply before the work item returns, the work item's release
+	 * is the call's last, and the session's. It cannot join itself: it is detached, ends once
+	 * that work item returns, and frees itself. */
+	bool self = pthread_equal(t->thread, pthread_self());
 	pthread_mutex_lock(&t->lock);
 	t->quit = true;
+	t->self_stop = self;
 	pthread_cond_signal(&t->cond);
 	pthread_mutex_unlock(&t->lock);
-	/* A VCPU thread never stops its own session or itself (it holds a call reference while
-	 * working), so this join never waits for the calling thread. */
+	if (self) {
+		pthread_detach(t->thread);
+		return;
+	}
 	pthread_join(t->thread, NULL);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);

@@ -144,7 +144,11 @@ bool kb__guest_find_trap(struct kb_guest *guest, bool is_io, uint64_t addr, stru
 	uint32_t i = trap_search(traps, n, addr);
 	bool found = i < n && traps[i]->addr <= addr;
 	if (found) {
-		*out = *traps[i];
+		/* Only what never changes after set_trap: bells_in_flight and dead are the
+		 * port's, guarded by its lock, not ours. */
+		const struct kb_trap *t = traps[i];
+		*out = (struct kb_trap){
+			.kind = t->kind, .addr = t->addr, .size = t->size, .key = t->key, .port = t->port};
 		if (out->port)
 			kb__object_ref(&out->port->obj);
 		if (out_trap)

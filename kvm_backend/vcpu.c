@@ -33,7 +33,7 @@ static void kick_handler(int sig)
 	(void)sig;
 	struct kvm_run *run = tls_run;
 	if (run)
-		run->immediate_exit = 1;
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 }
 
 static void signal_setup(void)
@@ -117,7 +117,9 @@ static void wake(struct kb_vcpu *v)
 		kb__port_wake_space(port);
 		kb__object_unref(&port->obj);
 	}
-	v->run->immediate_exit = 1;
+	/* Atomic: the VCPU thread clears it concurrently (run_loop), and it must be visible
+	 * before in_run is read, as run_loop sets in_run before it reads kicked. */
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (atomic_load(&v->in_run))
 		syscall(SYS_tgkill, getpid(), v->runner_tid, KB_KICK_SIGNAL);
 }
@@ -714,7 +716,7 @@ static zx_status_t run_loop(struct kb_vcpu *v, zx_port_packet_t *packet)
 		atomic_store(&v->in_run, 0);
 		v->pending_io = KB_PENDING_NONE;
 		if (r < 0) {
-			run->immediate_exit = 0;
+			__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 			if (err == EINTR || err == EAGAIN)
 				continue;
 			count_exit(v, KB_EXIT_ERROR);

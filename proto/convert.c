@@ -78,7 +78,9 @@ zx_status_t zxp_packet_decode(const Zxvm__V1__PortPacket *in, zx_port_packet_t *
 	case ZXVM__V1__PORT_PACKET__PAYLOAD_USER:
 		if (in->user->n_u64 > 4)
 			return ZX_ERR_INVALID_ARGS;
-		memcpy(out->user.u64, in->user->u64, in->user->n_u64 * sizeof(uint64_t));
+		/* An empty repeated field decodes to a NULL array, which memcpy must not get. */
+		if (in->user->n_u64)
+			memcpy(out->user.u64, in->user->u64, in->user->n_u64 * sizeof(uint64_t));
 		return ZX_OK;
 	case ZXVM__V1__PORT_PACKET__PAYLOAD_GUEST_BELL:
 		out->guest_bell.addr = in->guest_bell->addr;
