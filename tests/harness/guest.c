@@ -20,7 +20,8 @@
 
 static zx_status_t write_page_tables(zx_handle_t vmo)
 {
-	static uint64_t pt[GUEST_PT_END / 8];
+	/* On the stack: threads build their guests at the same time (tests/daemon). */
+	uint64_t pt[GUEST_PT_END / 8];
 	memset(pt, 0, sizeof(pt));
 	/* P | RW for tables, P | RW | PS for the 2 MiB leaves (Intel SDM vol 3, 4.5). */
 	pt[0] = 0x1000 | 0x3;

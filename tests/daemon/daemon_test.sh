@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# zxvmd at the process level: who may run guests, a client killed inside enter, and SIGTERM
+# with guests running. Each scenario starts its own zxvmd (zxvmd-lib.sh) and drives client
+# processes (zxvm-test-client, tests/daemon/daemon_client.c). Every wait is a blocking read of
+# a log or client line, or a process wait, each with a deadline; nothing polls or sleeps.
+#
+# Usage: daemon_test.sh [--zxvmd PATH] [--client PATH] SCENARIO...
+#   peers          a unix peer that is neither root nor in the admitted group (uid 65534 against
+#                  a zxvmd whose --group does not exist) connects, but zx_guest_create fails
+#                  ZX_ERR_ACCESS_DENIED and zxvmd logs it; a peer in the group (uid/gid 65534
+#                  against --group nogroup) runs guests. Needs root (setpriv).
+#   kill-in-enter  a client SIGKILLed while its VCPUs run guest code inside enter: the session
+#                  is closed, its VCPUs are kicked (the session is freed only once every enter
+#                  returned), and zxvmd's open fds return to their baseline.
+#   sigterm        SIGTERM while three clients have VCPUs inside enter: zxvmd exits 0 within 2 s
+#                  and every client's enter returns an error status.
+# zxvmd is --zxvmd PATH or $ZXVMD; the client --client PATH or $ZXVM_TEST_CLIENT. Exit status 0
+# when every check passed, 1 when one failed, 77 when no scenario could run here.
+set -u
+here=$(dirname "$(readlink -f "$0")")
+. "$here/zxvmd-lib.sh"
+ZXD_NOTE_PREFIX=daemon_test
+
+client=${ZXVM_TEST_CLIENT:-}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--zxvmd) ZXVMD=$2; shift 2 ;;
+	--client) client=$2; shift 2 ;;
+	*) break ;;
+	esac
+done
+if [ $# -eq 0 ] || [ -z "$client" ]; then
+	echo "usage: daemon_test.sh [--zxvmd PATH] [--client PATH] SCENARIO..." >&2
+	exit 2
+fi
+
+if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+	echo "skipped: /dev/kvm is not usable here; zxvmd needs KVM"
+	exit 77
+fi
+
+passed=0 failed=0 skipped=0
+CLIENT_PID=
+CLIENT_FD=
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup()
+{
+	[ "$BASHPID" = "$$" ] || return 0
+	[ -n "$CLIENT_PID" ] && kill -KILL "$CLIENT_PID" 2>/dev/null
+	zxd_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ok WHAT EXPECTED ACTUAL: one check, printed either way.
+ok()
+{
+	if [ "$2" = "$3" ]; then
+		echo "ok   $1: $3"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $1: expected '$2', got '$3'"
+		failed=$((failed + 1))
+	fi
+}
+
+fail()
+{
+	echo "FAIL $*"
+	failed=$((failed + 1))
+}
+
+skip()
+{
+	echo "SKIP $*"
+	skipped=$((skipped + 1))
+}
+
+# start_client [RUNNER...] -- ARGS...: start zxvm-test-client (behind RUNNER, e.g. setpriv)
+# with its stdout on a fifo read through CLIENT_FD; CLIENT_PID is its pid (RUNNER execs it).
+start_client()
+{
+	local runner=()
+	while [ "$1" != -- ]; do
+		runner+=("$1")
+		shift
+	done
+	shift
+	local fifo
+	fifo=$(mktemp -u "$ZXD_DIR/client.XXXXXX")
+	mkfifo -m 0600 "$fifo"
+	"${runner[@]}" "$client" "$@" >"$fifo" 2>&2 </dev/null &
+	CLIENT_PID=$!
+	exec {CLIENT_FD}<"$fifo"
+	rm -f "$fifo"
+}
+
+# client_line SECONDS: the client's next line in LINE (false at EOF or the deadline).
+client_line()
+{
+	LINE=
+	IFS= read -r -t "$1" LINE <&"$CLIENT_FD"
+}
+
+# end_client: wait for the client to exit (10 s at most) and close its output.
+end_client()
+{
+	zxd_wait_pid "$CLIENT_PID" 10
+	[ "$ZXD_WAITED" = 124 ] && kill -KILL "$CLIENT_PID" 2>/dev/null
+	exec {CLIENT_FD}<&-
+	CLIENT_PID=
+}
+
+# guest_create_as WHO [RUNNER...]: run `zxvm-test-client guest-create` and check its report.
+# Sets RESOURCE and GUEST_CREATE; the client's pid in PEER_PID.
+guest_create_as()
+{
+	local who=$1
+	shift
+	start_client "$@" -- guest-create
+	PEER_PID=$CLIENT_PID
+	RESOURCE='' GUEST_CREATE='' VMO_CREATE=
+	while client_line 20; do
+		case $LINE in
+		resource\ *) RESOURCE=${LINE#resource } ;;
+		guest_create\ *) GUEST_CREATE=${LINE#guest_create } ;;
+		vmo_create\ *) VMO_CREATE=${LINE#vmo_create } ;;
+		*) echo "  $who: $LINE" ;;
+		esac
+	done
+	end_client
+	ok "$who: zx_vmo_create (connected, no resource needed)" ZX_OK "$VMO_CREATE"
+}
+
+# ---- peers ----
+
+scenario_peers()
+{
+	local nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	local absent=zxvm-test-no-such-group
+	if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+		skip "peers: needs root and setpriv to run a client as uid 65534"
+		return
+	fi
+	if getent group "$absent" >/dev/null || ! getent group nogroup >/dev/null; then
+		skip "peers: needs group nogroup and no group $absent"
+		return
+	fi
+	if ! "${nobody[@]}" test -x "$client"; then
+		skip "peers: uid 65534 cannot run $client (build in a folder others can read)"
+		return
+	fi
+
+	# Not admitted: zxvmd's group does not exist, so only root may run guests. The socket is
+	# made reachable (its mode does not decide admission: SO_PEERCRED does).
+	zxd_start unix --group "$absent" || { fail "peers: zxvmd did not start"; return; }
+	local sock=${ZXD_TARGET#unix:}
+	ok "socket mode" 660 "$(stat -c %a "$sock")"
+	chmod 0711 "$ZXD_DIR"
+	chmod 0666 "$sock"
+	guest_create_as "uid 65534, group $absent" "${nobody[@]}"
+	ok "uid 65534: hypervisor resource" 0 "$RESOURCE"
+	ok "uid 65534: zx_guest_create" ZX_ERR_ACCESS_DENIED "$GUEST_CREATE"
+	if zxd_wait_log "unix peer uid 65534 pid $PEER_PID is not root or in group $absent" 10; then
+		ok "zxvmd logged the refused peer" yes yes
+	else
+		fail "zxvmd logged nothing about uid 65534 pid $PEER_PID (log: $ZXD_LOG)"
+	fi
+	zxd_stop 10
+	ok "zxvmd exit status" 0 "$ZXD_RC"
+	zxd_cleanup
+
+	# Admitted: --group nogroup, and the client's gid is nogroup's (65534). root is admitted
+	# whatever the group.
+	zxd_start unix --group nogroup || { fail "peers: zxvmd did not start"; return; }
+	sock=${ZXD_TARGET#unix:}
+	ok "socket group" nogroup "$(stat -c %G "$sock")"
+	chmod 0711 "$ZXD_DIR"
+	chmod 0666 "$sock"
+	guest_create_as "uid 65534, group nogroup" "${nobody[@]}"
+	ok "uid 65534 in nogroup: has a hypervisor resource" yes \
+		"$([ "${RESOURCE:-0}" != 0 ] && echo yes || echo "no ($RESOURCE)")"
+	ok "uid 65534 in nogroup: zx_guest_create" ZX_OK "$GUEST_CREATE"
+	local opened="session [0-9a-f]{8} opened \(ephemeral\) by unix uid 65534 pid $PEER_PID(.*)"
+	if zxd_wait_log "$opened" 10; then
+		ok "uid 65534 in nogroup: session authorized" "" "${BASH_REMATCH[1]}"
+	else
+		fail "zxvmd logged no session for uid 65534 pid $PEER_PID"
+	fi
+	guest_create_as "root"
+	ok "root: zx_guest_create" ZX_OK "$GUEST_CREATE"
+	zxd_stop 10
+	ok "zxvmd exit status" 0 "$ZXD_RC"
+	zxd_cleanup
+}
+
+# ---- kill-in-enter ----
+
+scenario_kill_in_enter()
+{
+	# Debug level: zxvmd logs "session X freed" once the session holds no fd and no thread.
+	zxd_start unix --log-level debug || { fail "kill-in-enter: zxvmd did not start"; return; }
+	# The baseline is taken before any client connected: a client that exits normally is
+	# freed before gRPC closes its socket, so no later moment is free of such a socket. The
+	# killed client's socket, though, is closed before its session is freed: gRPC sees the
+	# EOF first, and the last call of the session releases the connection.
+	local base
+	base=$(zxd_fd_count)
+
+	start_client -- spin 2
+	local pid=$CLIENT_PID tok
+	client_line 20
+	ok "client: both VCPUs inside enter" "running 2" "$LINE"
+	local opened="session ([0-9a-f]{8}) opened \(ephemeral\) by unix uid [0-9]+ pid $pid$"
+	if ! zxd_wait_log "$opened" 10; then
+		fail "zxvmd logged no session for pid $pid"
+		end_client
+		return
+	fi
+	tok=${BASH_REMATCH[1]}
+	local during
+	during=$(zxd_fd_count)
+	ok "zxvmd holds more fds while the guests run" yes \
+		"$([ "$during" -gt "$base" ] && echo yes || echo "no ($during, baseline $base)")"
+
+	kill -KILL "$pid"
+	end_client
+	local closed="session $tok closed \(ephemeral\): [0-9]+ handles, ([0-9]+) guests, ([0-9]+)"
+	if zxd_wait_log "$closed" 10; then
+		ok "session closed: guests, vcpus released" "2 2" \
+			"${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+	else
+		fail "zxvmd never logged 'session $tok closed' (log: $ZXD_LOG)"
+	fi
+	# Freed only after every VCPU thread was joined, i.e. after both enters returned.
+	if zxd_wait_log "session $tok freed" 10; then
+		ok "zxvmd fds back to the baseline" "$base" "$(zxd_fd_count)"
+	else
+		fail "session $tok was never freed: a VCPU stayed in enter? (log: $ZXD_LOG)"
+	fi
+	guest_create_as "after the kill"
+	ok "after the kill: zx_guest_create" ZX_OK "$GUEST_CREATE"
+	zxd_stop 10
+	ok "zxvmd exit status" 0 "$ZXD_RC"
+	zxd_cleanup
+}
+
+# ---- sigterm ----
+
+scenario_sigterm()
+{
+	local pids=() fds=() i n=3
+	zxd_start unix || { fail "sigterm: zxvmd did not start"; return; }
+	for i in $(seq 1 $n); do
+		start_client -- spin 2
+		pids+=("$CLIENT_PID")
+		fds+=("$CLIENT_FD")
+		client_line 20
+		ok "client $i: both VCPUs inside enter" "running 2" "$LINE"
+	done
+	zxd_stop 10
+	ok "zxvmd exit status" 0 "$ZXD_RC"
+	ok "zxvmd stopped within 2 s" yes \
+		"$([ "$ZXD_STOP_MS" -le 2000 ] && echo yes || echo "no: $ZXD_STOP_MS ms")"
+	echo "     (zxvmd stopped $ZXD_STOP_MS ms after SIGTERM)"
+	for i in $(seq 0 $((n - 1))); do
+		CLIENT_PID=${pids[$i]} CLIENT_FD=${fds[$i]}
+		local errors=0 oks=0
+		while client_line 10; do
+			case $LINE in
+			"enter ZX_OK") oks=$((oks + 1)) ;;
+			enter\ ZX_ERR_*) errors=$((errors + 1)) ;;
+			esac
+		done
+		end_client
+		ok "client $((i + 1)): enters ended with an error status" "2 errors, 0 ok" \
+			"$errors errors, $oks ok"
+		ok "client $((i + 1)): exited" 0 "$ZXD_WAITED"
+	done
+	zxd_cleanup
+}
+
+for s in "$@"; do
+	echo "== $s"
+	case $s in
+	peers) scenario_peers ;;
+	kill-in-enter) scenario_kill_in_enter ;;
+	sigterm) scenario_sigterm ;;
+	*) fail "unknown scenario '$s'" ;;
+	esac
+done
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -gt 0 ] && exit 1
+[ "$passed" -eq 0 ] && exit 77
+exit 0
