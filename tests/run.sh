@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): on a fresh Debian 12 machine, install what is needed,
 # build with warnings as errors, run the whole suite, then build and run it again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer, run every libFuzzer target of tests/fuzz
+# for a few seconds, and run the suite once more under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +13,16 @@ ZXVM_BUILD=build-asan packaging/setup.sh -DZXVM_WERROR=ON -DZXVM_SANITIZE=addres
 	-DCMAKE_BUILD_TYPE=Debug
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	ctest --output-on-failure -j2 --timeout 300)
+
+# The fuzz targets (tests/fuzz, clang + libFuzzer): each one on a copy of its seed corpus for
+# ZXVM_FUZZ_SECONDS (6) seconds, two at a time. Only the fuzz targets are built here.
+CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZXVM_WERROR=ON \
+	-DZXVM_FUZZ=ON >/dev/null
+ninja -C build-fuzz zxvm_fuzz
+(cd build-fuzz && ctest --output-on-failure -j2 -L fuzz --timeout 120)
+
+# ThreadSanitizer: the whole suite (tests labelled slow excepted), KVM tests included. The
+# suppressions are for third-party code only (tests/tsan.supp says why for each).
+ZXVM_BUILD=build-tsan packaging/setup.sh -DZXVM_WERROR=ON -DZXVM_SANITIZE=thread
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 \
+	suppressions=$PWD/../tests/tsan.supp" ctest --output-on-failure -j2 --timeout 300 -LE slow)

@@ -1,0 +1,45 @@
+/* The guest of the benchmarks that go through the public API (P3, P4) or its wire messages
+ * (P2): `1: out %al, $0x10; jmp 1b` in 64-bit long mode, with identity page tables as
+ * tests/harness/guest.c builds them and an IO trap on port 0x10 (spec §2.4, §3.2), so that
+ * every zx_vcpu_enter ends in one ZX_PKT_TYPE_GUEST_IO packet. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zircon/syscalls.h>
+
+#define BENCH_GUEST_PORT 0x10
+#define BENCH_GUEST_KEY 0x91u
+#define BENCH_GUEST_RAM_SIZE (2u << 20) /* guest RAM at GPA 0 */
+#define BENCH_GUEST_ENTRY 0x10000u      /* where the code goes and the VCPU starts */
+#define BENCH_GUEST_PT_SIZE 0x6000u     /* PML4 0x0, PDPT 0x1000, four PDs 0x2000-0x5fff */
+
+/* OUT imm8, AL (E6 ib); JMP rel8 -4 (EB cb): back to the out (Intel SDM vol 2). */
+extern const uint8_t bench_guest_code[4];
+
+/* Identity page tables for the low 4 GiB with 2 MiB pages into pt (BENCH_GUEST_PT_SIZE
+ * bytes, zeroed by the caller). */
+void bench_guest_page_tables(uint64_t *pt);
+
+/* Whether a packet is the loop's exit: GUEST_IO, the trap's key, port 0x10, 1 byte, out. */
+bool bench_guest_packet_ok(const zx_port_packet_t *p);
+
+struct bench_guest {
+	zx_handle_t guest, vmar, vmo, vcpu;
+};
+
+#define BENCH_GUEST_INIT                                                                           \
+	{                                                                                          \
+		ZX_HANDLE_INVALID, ZX_HANDLE_INVALID, ZX_HANDLE_INVALID, ZX_HANDLE_INVALID         \
+	}
+
+/* Through the public API, on the calling thread: create the guest, its RAM VMO (made
+ * executable), write the page tables and the code, map it, set the IO trap, create the VCPU
+ * and enter it once, to its first exit (checked). Whatever was created is left in g for
+ * bench_guest_destroy, also on failure; *out_what names the call that failed. */
+zx_status_t bench_guest_create(zx_handle_t resource, struct bench_guest *g,
+			       const char **out_what);
+/* Close every handle of g (VCPU first). */
+void bench_guest_destroy(struct bench_guest *g);

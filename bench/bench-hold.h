@@ -1,0 +1,43 @@
+/* Guest holders for the capacity benchmarks (P5, P6): client processes that each connect to a
+ * zxvmd, build guests (bench-guest.h) on threads of their own, one VCPU per thread as spec §2.3
+ * requires, enter each once and then park it (no enter in progress), until told to enter them
+ * all again or to go. A session holds at most 64 guests and zxvmd runs one VCPU thread per
+ * client thread (64 per session by default), so many guests take several processes. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct bench_holder {
+	pid_t pid;
+	int cmd_fd;          /* its stdin: 'e' enters every guest once more; EOF ends it */
+	void *out;           /* FILE * of its reports */
+	unsigned long guests;
+};
+
+struct bench_holders {
+	struct bench_holder *p;
+	size_t n;
+	unsigned long held;  /* guests built and entered once */
+};
+
+/* Fork holders for `guests` guests, at most `per_process` in each (<= 64), connected to target,
+ * and wait until each has built and entered all of its guests. The calling process must not
+ * have used libzxvm (gRPC is not fork-safe). 0, or -1 with the reason printed (h->held says how
+ * many were built before it). */
+int bench_hold_start(struct bench_holders *h, const char *target, unsigned long guests,
+		     unsigned long per_process);
+/* Enter every held guest once more, all holders at once; *out_entered counts the enters that
+ * brought the guest's packet. 0 or -1. */
+int bench_hold_enter_all(struct bench_holders *h, unsigned long *out_entered);
+/* End every holder (its session and guests go with it) and reap it. */
+void bench_hold_stop(struct bench_holders *h);
+
+/* From /proc/PID/status: VmRSS in KiB and the thread count; from /proc/PID/fd the open fds.
+ * -1 when unreadable. */
+long bench_proc_rss_kib(pid_t pid);
+long bench_proc_threads(pid_t pid);
+long bench_proc_fds(pid_t pid);
+/* The soft and hard limit of a /proc/PID/limits line ("Max open files"); false if absent. */
+bool bench_proc_limit(pid_t pid, const char *name, char *soft, char *hard, size_t size);

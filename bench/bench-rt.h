@@ -1,0 +1,101 @@
+/* The shared frame of the benchmarks that go through a socket (P2, P3, and P4's flags and
+ * placements): flags, server placements, the alternating measurement of a floor and of zxvm,
+ * and the report. Each program supplies the two sides as functions that perform n round
+ * trips; everything else (pinning, placements, repetitions, medians, ratios, table, JSON) is
+ * common.
+ *
+ * Placements: where the server processes (zxvmd and the floor's echo server alike) run
+ * relative to the pinned client. On this kind of machine (2 vCPUs, nested KVM) the answer
+ * changes the numbers more than anything the code does, so each placement is measured and
+ * reported on its own:
+ *   same   the servers on the client's CPU: every hand-off is a context switch, the view of
+ *          the CPU cost of a call (notes/grpc-core.md §7 A pins the same way);
+ *   other  the servers on every other CPU: each direction of a call wakes a thread on the
+ *          other CPU, as when client and daemon run side by side on a host;
+ *   free   the servers not pinned: whatever the scheduler does (noisy, often bimodal). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "bench-proc.h"
+
+#define BENCH_RT_MAX_REPS 1000ul
+#define BENCH_RT_MAX_PLACEMENTS 3
+
+enum bench_placement { BENCH_SAME, BENCH_OTHER, BENCH_FREE };
+
+const char *bench_placement_to_string(enum bench_placement p);
+
+struct bench_rt_opts {
+	unsigned long calls, reps; /* P4: creates per round, rounds */
+	int cpu;                   /* the client's CPU, or -1: not pinned */
+	enum bench_placement placements[BENCH_RT_MAX_PLACEMENTS];
+	unsigned nplacements;
+	unsigned long all_cpus;    /* the CPUs this program may use, as it started */
+	const char *zxvmd;         /* --zxvmd, or NULL */
+	bool json;
+	int only;                  /* --only: 0 both sides, 1 the floor, 2 zxvm (profiling) */
+	unsigned long inproc_child; /* P4's --inproc-child N, else 0 */
+};
+
+struct bench_rt_defaults {
+	const char *prog;
+	unsigned long calls, reps;
+	const char *calls_what; /* "round trips per repetition" */
+	const char *reps_what;  /* "repetitions of each side" */
+	bool p4;                /* accept --inproc-child; no --only */
+};
+
+/* Parse argv. Returns 0 to run, 1 after --help (exit 0), -1 on a usage error (exit 1). */
+int bench_rt_parse(const struct bench_rt_defaults *d, int argc, char **argv,
+		   struct bench_rt_opts *o);
+
+/* Pin the calling thread (and so every thread it starts later, gRPC's included) when asked.
+ * 0 or -1 (printed). */
+int bench_rt_pin(struct bench_rt_opts *o);
+
+/* The CPUs of a placement (0: not pinned). */
+unsigned long bench_rt_placement_cpus(const struct bench_rt_opts *o, enum bench_placement p);
+/* Move the servers to a placement. 0 or -1. */
+int bench_rt_place(const struct bench_rt_opts *o, enum bench_placement p,
+		   struct bench_server *const *servers, size_t nservers);
+/* "0", "1", "0,1", "none" for a mask. */
+void bench_rt_cpus_text(unsigned long mask, char *out, size_t size);
+
+/* One side: run(ctx, n) performs n round trips, checking each; 0 or -1 (reason printed). */
+struct bench_rt_side {
+	int (*run)(void *ctx, unsigned long n);
+	void *ctx;
+};
+
+struct bench_rt_result {
+	enum bench_placement placement;
+	unsigned long server_cpus;
+	double floor_us[BENCH_RT_MAX_REPS]; /* time per round trip of each repetition */
+	double zxvm_us[BENCH_RT_MAX_REPS];
+	double floor_median, zxvm_median, ratio;
+};
+
+/* For each placement: move the servers there, warm both sides up (min(calls, 2000) round
+ * trips), then reps repetitions of calls round trips, alternating the sides and which one
+ * goes first. res has one entry per placement. */
+int bench_rt_measure(const struct bench_rt_opts *o, struct bench_server *const *servers,
+		     size_t nservers, const struct bench_rt_side *floor_side,
+		     const struct bench_rt_side *zxvm_side, struct bench_rt_result *res);
+
+struct bench_rt_report {
+	const char *id;          /* "p2" */
+	const char *title;       /* one line: what is compared */
+	const char *floor_name;  /* column names */
+	const char *zxvm_name;
+	const char *unit;        /* "round trip" */
+	double target;
+};
+
+void bench_rt_print(const struct bench_rt_report *r, const struct bench_rt_opts *o,
+		    const struct bench_rt_result *res);
+
+/* Small statistics for reports. */
+double bench_min(const double *v, size_t n);
+double bench_max(const double *v, size_t n);
