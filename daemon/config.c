@@ -17,7 +17,7 @@ void zxd_config_defaults(struct zxd_config *cfg)
 	cfg->log_level = ZXD_LOG_INFO;
 	cfg->max_sessions = 1024;
 	cfg->max_message_bytes = 16u << 20;
-	cfg->max_vcpu_threads_per_session = 64;
+	cfg->max_vcpu_threads_per_session = 256;
 	cfg->max_port_waits_per_session = 64;
 	cfg->limits = zxvm_limits_default();
 }

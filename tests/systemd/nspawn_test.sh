@@ -286,6 +286,10 @@ carol_uid=$(C id -u carol)
 step "activate: zxvm run hello.bin as alice (group zxvm)"
 cur=$(cursor)
 out=$(C runuser -u alice -- zxvm run /opt/zxvm-test/hello.bin 2>&1) || true
+if [ "$out" != "Hello from a zxvm guest!" ]; then
+	echo "$out"
+	C journalctl -q --no-pager -u zxvmd.service | tail -20
+fi
 expect "zxvm run hello.bin prints the greeting" test "$out" = "Hello from a zxvm guest!"
 expect "the first connection started zxvmd.service" test "$(unit ActiveState)" = active
 pid=$(unit MainPID)
