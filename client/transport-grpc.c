@@ -31,6 +31,13 @@ static char token[64];
 static grpc_completion_queue *lease_cq;
 static grpc_call *lease_call;
 static pthread_t lease_thread;
+/* What the lease call's batch points to, alive until zxc_disconnect releases it. */
+static grpc_metadata lease_md[2];
+static char lease_tid_buf[24];
+static grpc_metadata_array lease_trailing;
+static grpc_status_code lease_code;
+static grpc_slice lease_details;
+static grpc_byte_buffer *lease_send;
 static pthread_key_t thread_key;
 
 struct thread_state {
@@ -279,36 +286,37 @@ static void lease_start(void)
 	lease_call = grpc_channel_create_registered_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS,
 							 lease_cq, methods[mi],
 							 gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-	static grpc_metadata md[2];
-	static char tid_buf[24];
-	static grpc_metadata_array init_md, trailing;
-	static grpc_status_code code;
-	static grpc_slice details;
-	static grpc_byte_buffer *send;
-	metadata(md, tid_buf);
+	metadata(lease_md, lease_tid_buf);
 	Zxvm__V1__LeaseRequest req = ZXVM__V1__LEASE_REQUEST__INIT;
-	send = pack(&req.base);
-	grpc_metadata_array_init(&init_md);
-	grpc_metadata_array_init(&trailing);
+	lease_send = pack(&req.base);
+	lease_details = grpc_empty_slice();
+	grpc_metadata_array_init(&lease_trailing);
 	grpc_op ops[4] = {
 		{.op = GRPC_OP_SEND_INITIAL_METADATA,
-		 .data.send_initial_metadata = {.count = 2, .metadata = md}},
-		{.op = GRPC_OP_SEND_MESSAGE, .data.send_message.send_message = send},
+		 .data.send_initial_metadata = {.count = 2, .metadata = lease_md}},
+		{.op = GRPC_OP_SEND_MESSAGE, .data.send_message.send_message = lease_send},
 		{.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT},
 		{.op = GRPC_OP_RECV_STATUS_ON_CLIENT,
-		 .data.recv_status_on_client = {.trailing_metadata = &trailing,
-						.status = &code,
-						.status_details = &details}},
+		 .data.recv_status_on_client = {.trailing_metadata = &lease_trailing,
+						.status = &lease_code,
+						.status_details = &lease_details}},
 	};
 	grpc_call_start_batch(lease_call, ops, 4, lease_call, NULL);
 	pthread_create(&lease_thread, NULL, lease_main, NULL);
 }
 
+static void init_once(void)
+{
+	grpc_init();
+	/* Once per process: a key per connect would run out (PTHREAD_KEYS_MAX) in a program that
+	 * connects and disconnects in a loop. */
+	pthread_key_create(&thread_key, thread_state_free);
+}
+
 zx_status_t zxc_connect(const char *target, const char *session_name, zx_handle_t *out)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, grpc_init);
-	pthread_key_create(&thread_key, thread_state_free);
+	pthread_once(&once, init_once);
 	zx_status_t cst = ZX_OK;
 	grpc_channel_credentials *creds = credentials(target, &cst);
 	if (!creds)
@@ -317,12 +325,17 @@ zx_status_t zxc_connect(const char *target, const char *session_name, zx_handle_
 		{.type = GRPC_ARG_INTEGER,
 		 .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 		 .value.integer = -1},
+		/* The server certificate is checked against the host dialled, unless
+		 * ZXVM_TLS_SERVER_NAME names another (a fleet whose certificates carry a
+		 * service name). */
 		{.type = GRPC_ARG_STRING,
 		 .key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
-		 .value.string = getenv("ZXVM_TLS_SERVER_NAME") ? getenv("ZXVM_TLS_SERVER_NAME")
-								 : (char *)"localhost"},
+		 .value.string = getenv("ZXVM_TLS_SERVER_NAME")},
 	};
-	grpc_channel_args cargs = {.num_args = strncmp(target, "unix:", 5) == 0 ? 1 : 2,
+	grpc_channel_args cargs = {.num_args = getenv("ZXVM_TLS_SERVER_NAME") &&
+							       strncmp(target, "unix:", 5) != 0
+						       ? 2
+						       : 1,
 				   .args = args};
 	channel = grpc_channel_create(target, creds, &cargs);
 	grpc_channel_credentials_release(creds);
@@ -362,6 +375,9 @@ void zxc_disconnect(void)
 		grpc_call_unref(lease_call);
 		grpc_completion_queue_destroy(lease_cq);
 		lease_call = NULL;
+		grpc_byte_buffer_destroy(lease_send);
+		grpc_slice_unref(lease_details);
+		grpc_metadata_array_destroy(&lease_trailing);
 	}
 	grpc_channel_destroy(channel);
 	channel = NULL;

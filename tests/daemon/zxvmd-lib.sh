@@ -125,7 +125,8 @@ zxd_start()
 		listen=(--listen 127.0.0.1:0 --tls-cert "$ZXD_DIR/server.pem"
 			--tls-key "$ZXD_DIR/server.key" --tls-client-ca "$ZXD_DIR/ca.pem")
 		export ZXVM_TLS_CA=$ZXD_DIR/ca.pem ZXVM_TLS_CERT=$ZXD_DIR/client.pem
-		export ZXVM_TLS_KEY=$ZXD_DIR/client.key ZXVM_TLS_SERVER_NAME=localhost
+		# No ZXVM_TLS_SERVER_NAME: the client checks the certificate against 127.0.0.1 (IP SAN).
+		export ZXVM_TLS_KEY=$ZXD_DIR/client.key
 		;;
 	*)
 		zxd_note "unknown mode '$mode' (unix or tls)"
