@@ -48,25 +48,75 @@ skip() {
 
 W=$(mktemp -d /var/tmp/zxvm-nspawn.XXXXXX)
 NSPAWN_PID=
+drain=
 L=
 mounted=0
+# Nothing here polls: each wait below blocks on the event itself (a child's exit, a pidfd, a
+# line on a pipe, the journal) and has a deadline.
+#
 # A child of ours that exited is a zombie until waited for: kill -0 would still succeed.
 alive() {
 	local st
 	st=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${st:0:1}" != Z ]
+}
+# wait_child SECONDS PID: wait for our child PID to end, at most SECONDS (a timer job is the
+# deadline); 1 if it still runs then. PID is reaped: forget it after 0.
+wait_child() {
+	local timer ended=
+	sleep "$1" &
+	timer=$!
+	wait -n -p ended "$2" "$timer" 2>/dev/null
+	kill "$timer" 2>/dev/null
+	wait "$timer" 2>/dev/null
+	[ "$ended" = "$2" ]
+}
+# gone SECONDS PID...: wait until the processes PID..., not children of ours, have exited, at
+# most SECONDS. A pidfd (pidfd_open is system call 434) becomes readable when its process exits.
+gone() {
+	perl -e '
+		my $end = time + shift;
+		for my $pid (@ARGV) {
+			my $fd = syscall(434, $pid + 0, 0);
+			next if $fd < 0;	# no such process: gone already
+			my $rin = "";
+			vec($rin, $fd, 1) = 1;
+			my $left = $end - time;
+			select($rin, undef, undef, $left > 0 ? $left : 0) > 0 or exit 1;
+		}' "$@"
+}
+# read_until FD SECONDS FILE [PATTERN]: append the lines read from FD to FILE until one matches
+# the glob PATTERN (0), the end of FD (0 without PATTERN, else 1) or SECONDS have passed (1).
+read_until() {
+	local fd=$1 end=$((${EPOCHREALTIME/./} + $2 * 1000000)) file=$3 line left frac rc
+	while :; do
+		left=$((end - ${EPOCHREALTIME/./}))
+		[ "$left" -gt 0 ] || return 1
+		printf -v frac %06d $((left % 1000000))
+		rc=0
+		IFS= read -r -t "$((left / 1000000)).$frac" -u "$fd" line || rc=$?
+		if [ "$rc" = 0 ] || [ -n "$line" ]; then
+			printf '%s\n' "$line" >>"$file"
+		fi
+		# shellcheck disable=SC2053 # PATTERN is a glob
+		if [ $# -gt 3 ] && [[ $line == $4 ]]; then
+			return 0
+		fi
+		# The end of FD; a timeout (rc > 128) ends at the top of the loop.
+		if [ "$rc" != 0 ] && [ "$rc" -le 128 ]; then
+			return $(($# > 3))
+		fi
+	done
 }
 cleanup() {
 	set +e
 	if [ -n "$NSPAWN_PID" ] && alive "$NSPAWN_PID"; then
 		# nspawn turns SIGTERM into a clean poweroff of the container.
 		kill -TERM "$NSPAWN_PID"
-		for _ in $(seq 100); do
-			alive "$NSPAWN_PID" || break
-			sleep 0.1
-		done
-		kill -KILL "$NSPAWN_PID" 2>/dev/null
+		wait_child 10 "$NSPAWN_PID" || kill -KILL "$NSPAWN_PID" 2>/dev/null
 	fi
 	[ -n "$NSPAWN_PID" ] && wait "$NSPAWN_PID" 2>/dev/null
+	# The rest of the console, after nspawn: nobody reads it any more.
+	[ -n "$drain" ] && { kill "$drain" 2>/dev/null; wait "$drain" 2>/dev/null; }
 	[ "$mounted" = 1 ] && { umount "$W/root" || umount -l "$W/root"; }
 	rm -rf "$W"
 	[ -n "$L" ] && rm -f "$last"
@@ -95,10 +145,11 @@ expect() {
 # A run killed without its trap (ctest's timeout kills with SIGKILL) leaves its overlay
 # mounted, and maybe its container: end those now, by what that run recorded.
 last=$cache/last-run
-if read -r old_nspawn old_leader old_w <"$last" 2>/dev/null; then
+if read -r old_nspawn old_leader old_w 2>/dev/null <"$last"; then
 	if [ "$(ps -o ppid= -p "$old_leader" 2>/dev/null | tr -d ' ')" = "$old_nspawn" ]; then
 		kill -KILL "$old_leader" "$old_nspawn" 2>/dev/null || true
-		sleep 0.5
+		gone 10 "$old_leader" "$old_nspawn" ||
+			echo "note: the container of an earlier run is still there"
 	fi
 	case $old_w in
 	/var/tmp/zxvm-nspawn.*)
@@ -193,62 +244,85 @@ cp "${debs[@]}" "$hello" "$W/root/opt/zxvm-test/"
 # A guest that says "s" on the serial port, then spins in the guest (pause; jmp) with no exit.
 printf '\x66\xba\xf8\x03\xb0\x73\xee\xb0\x0a\xee\xf3\x90\xeb\xfc' >"$W/root/opt/zxvm-test/spin.bin"
 chmod -R a+rX "$W/root/opt/zxvm-test"
+# The event that the container's systemd is up and running units: a unit of the boot says so on
+# the console, which nspawn copies to its stdout, a pipe read here (nspawn ending ends it too).
+units=$W/root/etc/systemd/system
+mkdir -p "$units/multi-user.target.wants"
+cat >"$units/zxvm-test-boot.service" <<'EOF'
+[Unit]
+Description=zxvm test: tell the host on the console that systemd runs units
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "zxvm-test: booted" >/dev/console'
+EOF
+ln -s ../zxvm-test-boot.service "$units/multi-user.target.wants/"
+mkfifo "$W/console"
 # --register=no --keep-unit: the host has no systemd/machined to register with (notes).
 systemd-nspawn -D "$W/root" -M "zxvmtest$$" -b --register=no --keep-unit --console=read-only \
-	>"$W/nspawn.log" 2>&1 &
+	>"$W/console" 2>&1 &
 NSPAWN_PID=$!
-for _ in $(seq 200); do
-	# The container's PID 1 is nspawn's child named systemd (not its short-lived helper).
-	L=$(pgrep -P "$NSPAWN_PID" -x systemd || true)
-	[ -n "$L" ] && [ -S "/proc/$L/root/run/systemd/private" ] && break
-	alive "$NSPAWN_PID" || break
-	sleep 0.05
-done
+exec {console}<"$W/console"
+booted=0
+read_until "$console" 60 "$W/nspawn.log" '*zxvm-test: booted*' && booted=1
+# Keep reading the console, or nspawn blocks on a full pipe.
+cat <&"$console" >>"$W/nspawn.log" 2>/dev/null &
+drain=$!
+exec {console}<&-
+# The container's PID 1 is nspawn's child named systemd (not its short-lived helper).
+[ "$booted" = 1 ] && L=$(pgrep -P "$NSPAWN_PID" -x systemd || true)
 [ -n "$L" ] && [ -S "/proc/$L/root/run/systemd/private" ] ||
 	skip "systemd-nspawn did not boot: $(tail -n 5 "$W/nspawn.log")"
 echo "$NSPAWN_PID $L $W" >"$last"
 C() { nsenter -t "$L" -a -- "$@"; }
-state=$(C systemctl is-system-running --wait 2>&1 || true)
+state=$(C timeout 120 systemctl is-system-running --wait 2>&1 || true)
 case $state in
 running | degraded) ;;
 *) skip "the container did not come up ($state): $(tail -n 5 "$W/nspawn.log")" ;;
 esac
 step "container is $state"
 CR=/proc/$L/root
-# Journal entries of zxvmd.service (systemd's about it included) after cursor $1.
 cursor() { C journalctl -q -n 0 --show-cursor | sed -n 's/^-- cursor: //p'; }
-journal() { C journalctl -q --no-pager -o cat -u zxvmd.service --after-cursor="$1"; }
+# journal SECONDS CURSOR: the journal entries of zxvmd.service (systemd's about it included)
+# after CURSOR, then the new ones as they come, for SECONDS. journalctl -f also ends when its
+# reader does; timeout runs inside, so that the journalctl it ends closes the pipe.
+journal() {
+	C timeout "$1" journalctl -f -n all -q --no-pager -o cat -u zxvmd.service \
+		--after-cursor="$2"
+}
 # All of it: some of systemd's lines about the unit (the watchdog's) do not match -u.
-journal_all() { C journalctl -q --no-pager -o cat --after-cursor="$1"; }
-# logged journal|journal_all CURSOR ERE...: every ERE is in the journal after CURSOR. journald
-# reads the daemon's stderr asynchronously, so give it a few seconds before saying no.
-logged() {
-	local src=$1 cur=$2 deadline=$(($(date +%s) + 10)) j re missing
-	shift 2
-	while :; do
-		j=$($src "$cur")
-		missing=
-		for re in "$@"; do
-			grep -Eq -- "$re" <<<"$j" || missing=$re
+journal_all() { C timeout "$1" journalctl -f -n all -q --no-pager -o cat --after-cursor="$2"; }
+# seen ERE...: read lines until every ERE has matched one; 1, naming the others, at the end.
+seen() {
+	local line i
+	local -a want=("$@")
+	while IFS= read -r line; do
+		for i in "${!want[@]}"; do
+			if [[ $line =~ ${want[i]} ]]; then
+				unset "want[i]"
+			fi
 		done
-		[ -z "$missing" ] && return 0
-		if [ "$(date +%s)" -ge "$deadline" ]; then
-			echo "not in the journal: $missing"
-			return 1
-		fi
-		sleep 0.2
+		[ ${#want[@]} -gt 0 ] || return 0
 	done
+	printf 'not in the journal: %s\n' "${want[@]}"
+	return 1
+}
+# logged [-t SECONDS] journal|journal_all CURSOR ERE...: every ERE is in the journal after
+# CURSOR within SECONDS (10). journald reads the daemon's stderr asynchronously, so follow
+# the journal until the last one comes.
+logged() {
+	local t=10 src cur
+	if [ "$1" = -t ]; then
+		t=$2
+		shift 2
+	fi
+	src=$1
+	cur=$2
+	shift 2
+	"$src" "$t" "$cur" | seen "$@"
+	return "${PIPESTATUS[1]}"
 }
 unit() { C systemctl show -P "$1" zxvmd.service; }
-# wait_for SECONDS COMMAND...: poll an observable condition, with a deadline.
-wait_for() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -lt "$deadline" ] || return 1
-		sleep 0.1
-	done
-}
 
 step "install: apt-get install ${debs[*]##*/}"
 in_ct=()
@@ -358,10 +432,14 @@ expect "zxvmd removed it when it stopped" C test ! -e /run/zxvmd/extra.sock
 step "stop: systemctl stop zxvmd with a guest spinning in zx_vcpu_enter"
 C runuser -u alice -- zxvm --session keep guest create >/dev/null ||
 	fail "alice cannot create a guest in the named session keep"
+# Its output comes through a pipe: the line "s" is the event that the guest runs.
+mkfifo "$W/spin.fifo"
 timeout 60 nsenter -t "$L" -a -- runuser -u alice -- zxvm run /opt/zxvm-test/spin.bin \
-	>"$W/spin.out" 2>&1 &
+	>"$W/spin.fifo" 2>&1 &
 spin=$!
-wait_for 30 grep -qx s "$W/spin.out" || fail "the spin guest did not start: $(cat "$W/spin.out")"
+exec {spin_out}<"$W/spin.fifo"
+read_until "$spin_out" 30 "$W/spin.out" s ||
+	fail "the spin guest did not start: $(cat "$W/spin.out")"
 pid=$(unit MainPID)
 cur=$(cursor)
 C systemd-analyze log-level debug
@@ -371,6 +449,9 @@ stop_s=$(since "$s")
 C systemd-analyze log-level info
 rc=0
 wait "$spin" || rc=$?
+# What it said after "s", to its end.
+read_until "$spin_out" 5 "$W/spin.out" || echo "note: the output of zxvm run did not end"
+exec {spin_out}<&-
 echo "note: zxvm run of the spinning guest ended with exit $rc: $(tail -n 1 "$W/spin.out")"
 expect "zxvm run got an answer, not its 60 s timeout or a signal (exit $rc)" test "$rc" -lt 124
 expect "systemd got STOPPING=1 from the daemon" \
@@ -399,8 +480,10 @@ new_pid() {
 	p=$(unit MainPID)
 	[ "$p" != 0 ] && [ "$p" != "$pid" ] && [ "$(unit ActiveState)" = active ]
 }
-if wait_for 60 new_pid; then
+# systemd logs "Started" once the restarted daemon is up (READY=1, Type=notify).
+if logged -t 60 journal "$cur" '^Started zxvmd\.service'; then
 	echo "note: restarted after $(since "$s")s"
+	expect "a new daemon is active (MainPID $pid, now $(unit MainPID))" new_pid
 	expect "journal: watchdog timeout, SIGABRT, result 'watchdog'" \
 		logged journal_all "$cur" "zxvmd.service: Watchdog timeout" \
 		"Killing process $pid \(zxvmd\) with signal SIGABRT" \
@@ -439,7 +522,11 @@ expect "user zxvmd and group zxvm are kept" \
 
 step "power off"
 C systemctl poweroff 2>/dev/null || true
-wait_for 15 eval '! alive "$NSPAWN_PID"' || echo "note: nspawn still running; the trap kills it"
+if wait_child 15 "$NSPAWN_PID"; then
+	NSPAWN_PID=
+else
+	echo "note: nspawn still running; the trap kills it"
+fi
 
 step "done"
 if [ "$failures" -gt 0 ]; then
