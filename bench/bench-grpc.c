@@ -110,9 +110,8 @@ static void print_status(const char *what, grpc_status_code code, grpc_slice det
 	gpr_free(d);
 }
 
-int bench_rpc_unary(struct bench_rpc *r, void *method, const struct bench_md *m,
-		    const void *req, size_t req_len, void *resp, size_t resp_cap,
-		    size_t *out_resp_len)
+int bench_rpc_unary(struct bench_rpc *r, void *method, const struct bench_md *m, const void *req,
+		    size_t req_len, void *resp, size_t resp_cap, size_t *out_resp_len)
 {
 	grpc_call *call = grpc_channel_create_registered_call(
 		r->channel, NULL, GRPC_PROPAGATE_DEFAULTS, r->cq, method,
@@ -188,12 +187,12 @@ int bench_stream_call(struct bench_stream *s, const void *req, size_t req_len, v
 	size_t n = 0;
 	if (!s->started) {
 		/* As libzxvm does: headers go out with the first message. */
-		ops[n++] = (grpc_op){.op = GRPC_OP_SEND_INITIAL_METADATA,
-				     .data.send_initial_metadata = {.count = s->nmd,
-								    .metadata = s->md}};
-		ops[n++] = (grpc_op){.op = GRPC_OP_RECV_INITIAL_METADATA,
-				     .data.recv_initial_metadata.recv_initial_metadata =
-					     &s->init_md};
+		ops[n++] = (grpc_op){
+			.op = GRPC_OP_SEND_INITIAL_METADATA,
+			.data.send_initial_metadata = {.count = s->nmd, .metadata = s->md}};
+		ops[n++] =
+			(grpc_op){.op = GRPC_OP_RECV_INITIAL_METADATA,
+				  .data.recv_initial_metadata.recv_initial_metadata = &s->init_md};
 		s->started = true;
 	}
 	grpc_byte_buffer *send = to_bb(req, req_len), *recv = NULL;
@@ -204,8 +203,8 @@ int bench_stream_call(struct bench_stream *s, const void *req, size_t req_len, v
 		fprintf(stderr, "bench: grpc_call_start_batch (stream) failed\n");
 		rc = -1;
 	} else {
-		grpc_event ev = grpc_completion_queue_pluck(s->rpc->cq, s->call,
-							    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		grpc_event ev = grpc_completion_queue_pluck(
+			s->rpc->cq, s->call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (!ev.success || from_bb(recv, resp, resp_cap, out_resp_len) < 0) {
 			fprintf(stderr, "bench: stream call: the stream broke\n");
 			rc = -1;
@@ -228,12 +227,12 @@ int bench_stream_close(struct bench_stream *s)
 	grpc_op ops[4];
 	size_t n = 0;
 	if (!s->started) {
-		ops[n++] = (grpc_op){.op = GRPC_OP_SEND_INITIAL_METADATA,
-				     .data.send_initial_metadata = {.count = s->nmd,
-								    .metadata = s->md}};
-		ops[n++] = (grpc_op){.op = GRPC_OP_RECV_INITIAL_METADATA,
-				     .data.recv_initial_metadata.recv_initial_metadata =
-					     &s->init_md};
+		ops[n++] = (grpc_op){
+			.op = GRPC_OP_SEND_INITIAL_METADATA,
+			.data.send_initial_metadata = {.count = s->nmd, .metadata = s->md}};
+		ops[n++] =
+			(grpc_op){.op = GRPC_OP_RECV_INITIAL_METADATA,
+				  .data.recv_initial_metadata.recv_initial_metadata = &s->init_md};
 	}
 	ops[n++] = (grpc_op){.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT};
 	ops[n++] = (grpc_op){.op = GRPC_OP_RECV_STATUS_ON_CLIENT,

@@ -32,9 +32,8 @@ void *bench_rpc_method(struct bench_rpc *r, const char *path);
 
 /* One unary call. The response is copied into resp (at most resp_cap bytes; longer is an
  * error). Returns 0, or -1 with the reason printed (transport failure, non-OK gRPC status). */
-int bench_rpc_unary(struct bench_rpc *r, void *method, const struct bench_md *md,
-		    const void *req, size_t req_len, void *resp, size_t resp_cap,
-		    size_t *out_resp_len);
+int bench_rpc_unary(struct bench_rpc *r, void *method, const struct bench_md *md, const void *req,
+		    size_t req_len, void *resp, size_t resp_cap, size_t *out_resp_len);
 
 /* A bidirectional stream: each bench_stream_call sends one message and receives one. */
 struct bench_stream *bench_stream_open(struct bench_rpc *r, void *method,

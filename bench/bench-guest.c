@@ -33,8 +33,7 @@ bool bench_guest_packet_ok(const zx_port_packet_t *p)
 		}                                                                                  \
 	} while (0)
 
-zx_status_t bench_guest_create(zx_handle_t resource, struct bench_guest *g,
-			       const char **out_what)
+zx_status_t bench_guest_create(zx_handle_t resource, struct bench_guest *g, const char **out_what)
 {
 	static uint64_t pt[BENCH_GUEST_PT_SIZE / 8];
 	zx_handle_t vmo;

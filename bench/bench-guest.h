@@ -13,8 +13,8 @@
 #define BENCH_GUEST_PORT 0x10
 #define BENCH_GUEST_KEY 0x91u
 #define BENCH_GUEST_RAM_SIZE (2u << 20) /* guest RAM at GPA 0 */
-#define BENCH_GUEST_ENTRY 0x10000u      /* where the code goes and the VCPU starts */
-#define BENCH_GUEST_PT_SIZE 0x6000u     /* PML4 0x0, PDPT 0x1000, four PDs 0x2000-0x5fff */
+#define BENCH_GUEST_ENTRY 0x10000u	/* where the code goes and the VCPU starts */
+#define BENCH_GUEST_PT_SIZE 0x6000u	/* PML4 0x0, PDPT 0x1000, four PDs 0x2000-0x5fff */
 
 /* OUT imm8, AL (E6 ib); JMP rel8 -4 (EB cb): back to the out (Intel SDM vol 2). */
 extern const uint8_t bench_guest_code[4];
@@ -39,7 +39,6 @@ struct bench_guest {
  * executable), write the page tables and the code, map it, set the IO trap, create the VCPU
  * and enter it once, to its first exit (checked). Whatever was created is left in g for
  * bench_guest_destroy, also on failure; *out_what names the call that failed. */
-zx_status_t bench_guest_create(zx_handle_t resource, struct bench_guest *g,
-			       const char **out_what);
+zx_status_t bench_guest_create(zx_handle_t resource, struct bench_guest *g, const char **out_what);
 /* Close every handle of g (VCPU first). */
 void bench_guest_destroy(struct bench_guest *g);

@@ -23,9 +23,9 @@
 struct held {
 	pthread_t thread;
 	struct bench_guest g;
-	zx_status_t built;    /* bench_guest_create: the guest, and its first enter */
-	zx_status_t entered;  /* the last enter asked for */
-	unsigned gen;         /* the last generation done */
+	zx_status_t built;   /* bench_guest_create: the guest, and its first enter */
+	zx_status_t entered; /* the last enter asked for */
+	unsigned gen;	     /* the last generation done */
 	const char *what;
 };
 
@@ -97,7 +97,8 @@ static int holder(const char *target, unsigned long n, int in, FILE *out)
 		if (hs[i].built == ZX_OK)
 			built++;
 		else if (built == i)
-			fprintf(out, "error %s %s\n", hs[i].what, zx_status_get_string(hs[i].built));
+			fprintf(out, "error %s %s\n", hs[i].what,
+				zx_status_get_string(hs[i].built));
 	}
 	fprintf(out, "held %lu\n", built);
 	fflush(out);
@@ -160,8 +161,8 @@ int bench_hold_start(struct bench_holders *h, const char *target, unsigned long 
 		}
 		close(cmd[0]);
 		close(out[1]);
-		h->p[h->n++] = (struct bench_holder){.pid = pid, .cmd_fd = cmd[1],
-						     .out = fdopen(out[0], "r"), .guests = n};
+		h->p[h->n++] = (struct bench_holder){
+			.pid = pid, .cmd_fd = cmd[1], .out = fdopen(out[0], "r"), .guests = n};
 		left -= n;
 	}
 	/* All build at once, as many clients of one daemon would. */
@@ -172,10 +173,11 @@ int bench_hold_start(struct bench_holders *h, const char *target, unsigned long 
 		if (!read_line(&h->p[i], line, sizeof(line), READY_TIMEOUT_MS) ||
 		    sscanf(line, "held %lu", &got) != 1 || got != h->p[i].guests) {
 			if (got == 0 && strncmp(line, "held", 4) != 0)
-				fprintf(stderr, "bench: holder %zu: %s", i, line[0] ? line : "no answer\n");
+				fprintf(stderr, "bench: holder %zu: %s", i,
+					line[0] ? line : "no answer\n");
 			else
-				fprintf(stderr, "bench: holder %zu built %lu of %lu guests\n", i, got,
-					h->p[i].guests);
+				fprintf(stderr, "bench: holder %zu built %lu of %lu guests\n", i,
+					got, h->p[i].guests);
 			rc = -1;
 		}
 		h->held += got;
@@ -220,7 +222,7 @@ void bench_hold_stop(struct bench_holders *h)
 
 /* ---- /proc ---- */
 
-static long status_field(pid_t pid, const char *key)
+long bench_proc_status(pid_t pid, const char *key)
 {
 	char path[64], line[256];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -233,16 +235,6 @@ static long status_field(pid_t pid, const char *key)
 	if (f)
 		fclose(f);
 	return v;
-}
-
-long bench_proc_rss_kib(pid_t pid)
-{
-	return status_field(pid, "VmRSS");
-}
-
-long bench_proc_threads(pid_t pid)
-{
-	return status_field(pid, "Threads");
 }
 
 long bench_proc_fds(pid_t pid)

@@ -11,15 +11,15 @@
 
 struct bench_holder {
 	pid_t pid;
-	int cmd_fd;          /* its stdin: 'e' enters every guest once more; EOF ends it */
-	void *out;           /* FILE * of its reports */
+	int cmd_fd; /* its stdin: 'e' enters every guest once more; EOF ends it */
+	void *out;  /* FILE * of its reports */
 	unsigned long guests;
 };
 
 struct bench_holders {
 	struct bench_holder *p;
 	size_t n;
-	unsigned long held;  /* guests built and entered once */
+	unsigned long held; /* guests built and entered once */
 };
 
 /* Fork holders for `guests` guests, at most `per_process` in each (<= 64), connected to target,
@@ -34,10 +34,9 @@ int bench_hold_enter_all(struct bench_holders *h, unsigned long *out_entered);
 /* End every holder (its session and guests go with it) and reap it. */
 void bench_hold_stop(struct bench_holders *h);
 
-/* From /proc/PID/status: VmRSS in KiB and the thread count; from /proc/PID/fd the open fds.
- * -1 when unreadable. */
-long bench_proc_rss_kib(pid_t pid);
-long bench_proc_threads(pid_t pid);
+/* A field of /proc/PID/status (a number: "VmRSS" and "RssShmem" in KiB, "Threads"), and the
+ * open fds of /proc/PID/fd; -1 when unreadable. */
+long bench_proc_status(pid_t pid, const char *key);
 long bench_proc_fds(pid_t pid);
 /* The soft and hard limit of a /proc/PID/limits line ("Max open files"); false if absent. */
 bool bench_proc_limit(pid_t pid, const char *name, char *soft, char *hard, size_t size);

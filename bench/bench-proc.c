@@ -25,7 +25,7 @@ struct drain {
 	int fd;
 	pthread_mutex_t lock;
 	char tail[TAIL_SIZE]; /* the last bytes of the server's stderr, guarded by lock */
-	size_t len;           /* guarded by lock */
+	size_t len;	      /* guarded by lock */
 };
 
 static void tail_append(struct drain *d, const char *buf, size_t n)
@@ -80,8 +80,7 @@ int bench_tmpdir_create(char *out, size_t size)
 	if (!base || !base[0])
 		base = "/tmp";
 	/* sun_path holds 108 bytes: leave room for "/zxvmd.sock". */
-	if ((size_t)snprintf(out, size, "%s/zxvm-bench-XXXXXX", base) >= size ||
-	    strlen(out) > 80)
+	if ((size_t)snprintf(out, size, "%s/zxvm-bench-XXXXXX", base) >= size || strlen(out) > 80)
 		return -ENAMETOOLONG;
 	return mkdtemp(out) ? 0 : -errno;
 }
@@ -167,8 +166,8 @@ static int wait_ready(struct bench_server *s, struct drain *d, int timeout_ms)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fprintf(stderr, "bench: %s said nothing about being ready in %d ms\n", s->name,
-				timeout_ms);
+			fprintf(stderr, "bench: %s said nothing about being ready in %d ms\n",
+				s->name, timeout_ms);
 			return -1;
 		}
 		if (!(p[0].revents & (POLLIN | POLLHUP))) {
@@ -182,7 +181,8 @@ static int wait_ready(struct bench_server *s, struct drain *d, int timeout_ms)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			fprintf(stderr, "bench: %s closed its stderr before it was ready\n", s->name);
+			fprintf(stderr, "bench: %s closed its stderr before it was ready\n",
+				s->name);
 			return -1;
 		}
 		tail_append(d, &c, 1);
@@ -274,7 +274,8 @@ int bench_server_stop(struct bench_server *s, int timeout_ms)
 			n = s->pidfd >= 0 ? poll(&p, 1, timeout_ms) : 1;
 		while (n < 0 && errno == EINTR);
 		if (n == 0) {
-			fprintf(stderr, "bench: %s did not stop within %d ms of SIGTERM; killing it\n",
+			fprintf(stderr,
+				"bench: %s did not stop within %d ms of SIGTERM; killing it\n",
 				s->name, timeout_ms);
 			kill(s->pid, SIGKILL);
 			rc = -1;
@@ -332,8 +333,8 @@ int bench_start_zxvmd(struct bench_server *s, const char *zxvmd, const char *dir
 	char listen[PATH_MAX + 8];
 	snprintf(listen, sizeof(listen), "unix:%s/zxvmd.sock", dir);
 	snprintf(out_target, size, "%s", listen);
-	char *argv[] = {(char *)zxvmd, (char *)"--listen", listen, (char *)"--log-level",
-			(char *)"notice", NULL};
+	static char flag_listen[] = "--listen", flag_level[] = "--log-level", level[] = "notice";
+	char *argv[] = {(char *)zxvmd, flag_listen, listen, flag_level, level, NULL};
 	return bench_server_start(s, "zxvmd", argv, cpu_mask, START_TIMEOUT_MS);
 }
 

@@ -11,9 +11,9 @@ struct bench_server {
 	const char *name; /* for messages: "zxvmd", "echo server" */
 	pid_t pid;
 	int pidfd;
-	int err_fd;   /* the read end of its stderr; the drain thread owns it after ready */
+	int err_fd; /* the read end of its stderr; the drain thread owns it after ready */
 	bool draining;
-	void *drain;  /* struct drain, the thread and the tail of stderr it keeps */
+	void *drain; /* struct drain, the thread and the tail of stderr it keeps */
 };
 
 /* A private directory under $TMPDIR (or /tmp) for sockets; out holds size bytes. Returns 0 or

@@ -31,8 +31,9 @@ static void usage(FILE *f, const struct bench_rt_defaults *d)
 		"  -r N            %s (default %lu, at most %lu)\n"
 		"  -c CPU          pin the client to CPU (default 0); none: not pinned (then the\n"
 		"                  only placement is free)\n"
-		"  -p PLACEMENTS   where the servers run, a comma list of same (the client's CPU),\n"
-		"                  other (every other CPU), free (not pinned); default same,other\n"
+		"  -p PLACEMENTS   where the servers run, a comma list of: same (the client's\n"
+		"                  CPU), other (the other CPUs), free (not pinned); default\n"
+		"                  same,other\n"
 		"  --zxvmd PATH    the daemon (default $ZXVMD, else ../daemon/zxvmd next to this\n"
 		"                  program)\n"
 		"  --json          print one JSON object instead of the table\n"
@@ -40,7 +41,7 @@ static void usage(FILE *f, const struct bench_rt_defaults *d)
 		d->prog, d->p4 ? "" : " [--only floor|zxvm]", d->calls_what, d->calls, d->reps_what,
 		d->reps, BENCH_RT_MAX_REPS,
 		d->p4 ? ""
-		      : "  --only SIDE     time only the floor or only zxvm (to profile one side)\n");
+		      : "  --only SIDE     time only the floor or zxvm (to profile one side)\n");
 }
 
 static bool parse_placements(const char *s, struct bench_rt_opts *o)
@@ -155,13 +156,14 @@ int bench_rt_parse(const struct bench_rt_defaults *d, int argc, char **argv,
 				o->all_cpus |= 1ul << i;
 	for (unsigned i = 0; i < o->nplacements; i++) {
 		if (o->placements[i] != BENCH_FREE && o->cpu < 0) {
-			fprintf(stderr, "%s: placement %s needs a pinned client (-c CPU)\n", d->prog,
-				bench_placement_to_string(o->placements[i]));
+			fprintf(stderr, "%s: placement %s needs a pinned client (-c CPU)\n",
+				d->prog, bench_placement_to_string(o->placements[i]));
 			return -1;
 		}
 		if (o->placements[i] == BENCH_OTHER && o->cpu >= 0 &&
 		    !(o->all_cpus & ~(1ul << o->cpu))) {
-			fprintf(stderr, "%s: placement other: no CPU besides %d\n", d->prog, o->cpu);
+			fprintf(stderr, "%s: placement other: no CPU besides %d\n", d->prog,
+				o->cpu);
 			return -1;
 		}
 	}
@@ -335,8 +337,8 @@ void bench_rt_print(const struct bench_rt_report *r, const struct bench_rt_opts 
 	printf("  %lu x %lu repetitions per side and placement; client on CPU %s; %s\n", o->calls,
 	       o->reps, client, bench_kvm_is_pvm() ? "PVM nested KVM" : "KVM");
 	printf("  median us per %s (min-max of the repetitions)\n", r->unit);
-	printf("  %-9s %-7s  %-22s %-22s %s\n", "placement", "servers", r->floor_name,
-	       r->zxvm_name, o->only ? "" : "ratio");
+	printf("  %-9s %-7s  %-22s %-22s %s\n", "placement", "servers", r->floor_name, r->zxvm_name,
+	       o->only ? "" : "ratio");
 	for (unsigned i = 0; i < o->nplacements; i++) {
 		const struct bench_rt_result *p = &res[i];
 		char cpus[64], f[64] = "-", z[64] = "-";

@@ -29,13 +29,13 @@ const char *bench_placement_to_string(enum bench_placement p);
 
 struct bench_rt_opts {
 	unsigned long calls, reps; /* P4: creates per round, rounds */
-	int cpu;                   /* the client's CPU, or -1: not pinned */
+	int cpu;		   /* the client's CPU, or -1: not pinned */
 	enum bench_placement placements[BENCH_RT_MAX_PLACEMENTS];
 	unsigned nplacements;
-	unsigned long all_cpus;    /* the CPUs this program may use, as it started */
-	const char *zxvmd;         /* --zxvmd, or NULL */
+	unsigned long all_cpus; /* the CPUs this program may use, as it started */
+	const char *zxvmd;	/* --zxvmd, or NULL */
 	bool json;
-	int only;                  /* --only: 0 both sides, 1 the floor, 2 zxvm (profiling) */
+	int only;		    /* --only: 0 both sides, 1 the floor, 2 zxvm (profiling) */
 	unsigned long inproc_child; /* P4's --inproc-child N, else 0 */
 };
 
@@ -43,8 +43,8 @@ struct bench_rt_defaults {
 	const char *prog;
 	unsigned long calls, reps;
 	const char *calls_what; /* "round trips per repetition" */
-	const char *reps_what;  /* "repetitions of each side" */
-	bool p4;                /* accept --inproc-child; no --only */
+	const char *reps_what;	/* "repetitions of each side" */
+	bool p4;		/* accept --inproc-child; no --only */
 };
 
 /* Parse argv. Returns 0 to run, 1 after --help (exit 0), -1 on a usage error (exit 1). */
@@ -85,11 +85,11 @@ int bench_rt_measure(const struct bench_rt_opts *o, struct bench_server *const *
 		     const struct bench_rt_side *zxvm_side, struct bench_rt_result *res);
 
 struct bench_rt_report {
-	const char *id;          /* "p2" */
-	const char *title;       /* one line: what is compared */
-	const char *floor_name;  /* column names */
+	const char *id;		/* "p2" */
+	const char *title;	/* one line: what is compared */
+	const char *floor_name; /* column names */
 	const char *zxvm_name;
-	const char *unit;        /* "round trip" */
+	const char *unit; /* "round trip" */
 	double target;
 };
 

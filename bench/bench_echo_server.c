@@ -41,15 +41,15 @@ struct call {
 	grpc_metadata_array md;
 	grpc_byte_buffer *req_bb;  /* unary: the request; stream: the message just received */
 	grpc_byte_buffer *send_bb; /* stream: the answer in flight */
-	bool started;              /* stream: initial metadata sent */
+	bool started;		   /* stream: initial metadata sent */
 	int cancelled;
 };
 
 static grpc_server *server;
 static grpc_completion_queue *cq;
 static void *methods[2];
-static int live;          /* calls held, CQ thread only */
-static bool server_down;  /* the shutdown tag arrived, CQ thread only */
+static int live;	 /* calls held, CQ thread only */
+static bool server_down; /* the shutdown tag arrived, CQ thread only */
 static atomic_bool stopping;
 static struct tag shutdown_tag;
 
@@ -118,8 +118,10 @@ static void on_stream_io(void *owner, bool ok)
 		ops[n++] = (grpc_op){.op = GRPC_OP_SEND_INITIAL_METADATA};
 		c->started = true;
 	}
-	ops[n++] = (grpc_op){.op = GRPC_OP_SEND_MESSAGE, .data.send_message.send_message = c->send_bb};
-	ops[n++] = (grpc_op){.op = GRPC_OP_RECV_MESSAGE, .data.recv_message.recv_message = &c->req_bb};
+	ops[n++] =
+		(grpc_op){.op = GRPC_OP_SEND_MESSAGE, .data.send_message.send_message = c->send_bb};
+	ops[n++] =
+		(grpc_op){.op = GRPC_OP_RECV_MESSAGE, .data.recv_message.recv_message = &c->req_bb};
 	if (grpc_call_start_batch(c->call, ops, n, &c->t_io, NULL) != GRPC_CALL_OK)
 		stream_finish(c);
 }

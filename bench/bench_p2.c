@@ -39,7 +39,7 @@ struct raw {
 	char token[64];
 	struct bench_md md;
 	uint8_t buf[64 << 10]; /* responses; the largest here is a few dozen bytes */
-	uint32_t resource; /* the hypervisor resource of the session */
+	uint32_t resource;     /* the hypervisor resource of the session */
 	uint32_t vcpu;
 	bool session_open;
 };
@@ -79,8 +79,8 @@ static int raw_call(struct raw *r, const char *name, const ProtobufCMessage *req
 	if (!packed)
 		return -1;
 	protobuf_c_message_pack(req, packed);
-	int rc = bench_rpc_unary(r->rpc, r->methods[i], r->session_open ? &r->md : NULL, packed, len,
-				 r->buf, sizeof(r->buf), &rlen);
+	int rc = bench_rpc_unary(r->rpc, r->methods[i], r->session_open ? &r->md : NULL, packed,
+				 len, r->buf, sizeof(r->buf), &rlen);
 	free(packed);
 	if (rc < 0) {
 		fprintf(stderr, "bench_p2: %s failed\n", name);
@@ -105,7 +105,7 @@ static int raw_call(struct raw *r, const char *name, const ProtobufCMessage *req
 #define RAW(r, name, req, type, field, out)                                                        \
 	do {                                                                                       \
 		type *_resp;                                                                       \
-		if (raw_call(r, name, &(req).base, (ProtobufCMessage **)&_resp) < 0)              \
+		if (raw_call(r, name, &(req).base, (ProtobufCMessage **)&_resp) < 0)               \
 			return -1;                                                                 \
 		(void)(out = _resp->field);                                                        \
 		protobuf_c_message_free_unpacked(&_resp->base, NULL);                              \
@@ -255,8 +255,8 @@ static int floor_run(void *arg, unsigned long n)
 		if (bench_rpc_unary(f->rpc, f->method, &f->md, f->msg, f->len, buf, sizeof(buf),
 				    &len) < 0)
 			return -1;
-		Zxvm__V1__VcpuEnterResponse *resp = zxvm__v1__vcpu_enter_response__unpack(NULL, len,
-											    buf);
+		Zxvm__V1__VcpuEnterResponse *resp =
+			zxvm__v1__vcpu_enter_response__unpack(NULL, len, buf);
 		zx_port_packet_t p;
 		bool ok = resp && resp->status == ZX_OK && resp->packet &&
 			  zxp_packet_decode(resp->packet, &p) == ZX_OK && bench_guest_packet_ok(&p);

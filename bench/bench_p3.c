@@ -42,8 +42,8 @@ static int floor_run(void *arg, unsigned long n)
 		size_t len;
 		if (bench_stream_call(f->stream, f->msg, f->len, buf, sizeof(buf), &len) < 0)
 			return -1;
-		Zxvm__V1__VcpuStreamResponse *resp = zxvm__v1__vcpu_stream_response__unpack(NULL, len,
-											      buf);
+		Zxvm__V1__VcpuStreamResponse *resp =
+			zxvm__v1__vcpu_stream_response__unpack(NULL, len, buf);
 		zx_port_packet_t p;
 		bool ok = resp && resp->status == ZX_OK && resp->packet &&
 			  zxp_packet_decode(resp->packet, &p) == ZX_OK && bench_guest_packet_ok(&p);
@@ -68,9 +68,10 @@ static int zxvm_run(void *arg, unsigned long n)
 			return -1;
 		}
 		if (!bench_guest_packet_ok(&p)) {
-			fprintf(stderr, "bench_p3: packet type %u key %#lx port %#x, expected the "
-				"loop's GUEST_IO exit\n", p.type, (unsigned long)p.key,
-				p.guest_io.port);
+			fprintf(stderr,
+				"bench_p3: packet type %u key %#lx port %#x, expected the "
+				"loop's GUEST_IO exit\n",
+				p.type, (unsigned long)p.key, p.guest_io.port);
 			return -1;
 		}
 	}
@@ -122,8 +123,8 @@ static int run(const struct bench_rt_opts *o, const char *dir, const char *zxvmd
 
 	rpc = bench_rpc_open(echo_target);
 	const struct bench_md md = {.session = "00000000000000000000000000000000", .thread = "1"};
-	f.stream = rpc ? bench_stream_open(rpc, bench_rpc_method(rpc, BENCH_ECHO_STREAM), &md)
-		       : NULL;
+	f.stream =
+		rpc ? bench_stream_open(rpc, bench_rpc_method(rpc, BENCH_ECHO_STREAM), &md) : NULL;
 	if (!f.stream) {
 		fprintf(stderr, "bench_p3: cannot open the floor's stream\n");
 		goto out;

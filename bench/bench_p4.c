@@ -81,7 +81,8 @@ static int inproc_child(unsigned long n)
 		return 1;
 	zx_status_t st = zxvm_connect("inproc:", &resource);
 	if (st != ZX_OK) {
-		fprintf(stderr, "bench_p4: zxvm_connect(\"inproc:\"): %s\n", zx_status_get_string(st));
+		fprintf(stderr, "bench_p4: zxvm_connect(\"inproc:\"): %s\n",
+			zx_status_get_string(st));
 		return 1;
 	}
 	int rc = creates(resource, n, &cold, warm);
@@ -230,8 +231,10 @@ static void report(const struct bench_rt_opts *o, const struct result *res)
 			char cpus[64];
 			bench_rt_cpus_text(p->server_cpus, cpus, sizeof(cpus));
 			pass = pass && zm / fm <= P4_TARGET;
-			printf("%s{\"placement\": \"%s\", \"server_cpus\": \"%s\", \"floor_us\": %.1f, "
-			       "\"zxvm_us\": %.1f, \"ratio\": %.4f, \"pass\": %s, \"floor_cold_us\": ",
+			printf("%s{\"placement\": \"%s\", \"server_cpus\": \"%s\", \"floor_us\": "
+			       "%.1f, "
+			       "\"zxvm_us\": %.1f, \"ratio\": %.4f, \"pass\": %s, "
+			       "\"floor_cold_us\": ",
 			       i ? ", " : "", bench_placement_to_string(p->placement), cpus, fm, zm,
 			       zm / fm, zm / fm <= P4_TARGET ? "true" : "false");
 			bench_json_array(stdout, p->floor.cold, p->floor.ncold, 1);
@@ -267,8 +270,9 @@ static void report(const struct bench_rt_opts *o, const struct result *res)
 			 bench_median(p->floor.cold, p->floor.ncold));
 		if (p->zxvm.ncold)
 			snprintf(zc, sizeof(zc), " cold %.0f", p->zxvm.cold[0]);
-		snprintf(z, sizeof(z), "%7.1f (%.0f-%.0f)%s", zm, bench_min(p->zxvm.warm, p->zxvm.n),
-			 bench_max(p->zxvm.warm, p->zxvm.n), zc);
+		snprintf(z, sizeof(z), "%7.1f (%.0f-%.0f)%s", zm,
+			 bench_min(p->zxvm.warm, p->zxvm.n), bench_max(p->zxvm.warm, p->zxvm.n),
+			 zc);
 		printf("  %-9s %-7s  %-30s %-30s %.3f%s\n", bench_placement_to_string(p->placement),
 		       cpus, f, z, zm / fm, zm / fm <= P4_TARGET ? "" : "  ABOVE TARGET");
 	}

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,9 @@ static const char run_help[] =
 	"Example: zxvm run examples/hello.bin --timeout 10\n";
 
 static int wake_pipe[2] = {-1, -1};
-static volatile sig_atomic_t interrupted;
+/* Atomic, not only sig_atomic_t: the handler runs on the main thread, the watcher reads it on
+ * its own (a lock-free atomic is as safe in a signal handler). */
+static atomic_int interrupted;
 
 static void on_sigint(int sig)
 {

@@ -27,7 +27,10 @@
 #define ZXD_SECCOMP_SANITIZER 0
 #endif
 
-/* Allowed whatever the arguments. ioctl is among them: the KVM API is ioctls on the
+/* clang-format off */
+/* The lists keep several names to a line, grouped by what they serve.
+ *
+ * Allowed whatever the arguments. ioctl is among them: the KVM API is ioctls on the
  * daemon's own /dev/kvm, VM and VCPU fds. */
 static const char *const allowed[] = {
 	/* memory */
@@ -63,7 +66,9 @@ static const char *const allowed[] = {
 
 static const char *const sanitizer_allowed[] = {
 	"ptrace", "wait4", "waitid", "kill", "tkill", "process_vm_readv", "sched_setaffinity",
+	"getdents", "prctl",
 };
+/* clang-format on */
 
 /* prctl: thread names (gRPC names its threads) and harmless queries. */
 static const int allowed_prctl[] = {PR_SET_NAME, PR_GET_NAME, PR_CAPBSET_READ, PR_GET_DUMPABLE};

@@ -28,13 +28,13 @@ struct fault_spinner {
 	pthread_t thread;
 	struct guest_code code;
 	zx_handle_t port;
-	zx_handle_t vcpu;       /* valid once ready */
-	zx_status_t setup;      /* of the guest set-up */
-	zx_status_t enter;      /* of the enter, once it returned */
-	pthread_mutex_t *lock;  /* the caller's, shared by its spinners */
+	zx_handle_t vcpu;      /* valid once ready */
+	zx_status_t setup;     /* of the guest set-up */
+	zx_status_t enter;     /* of the enter, once it returned */
+	pthread_mutex_t *lock; /* the caller's, shared by its spinners */
 	pthread_cond_t *cond;
-	int *nready;            /* incremented under lock when the set-up is done */
-	bool print;             /* print "enter ZX_..." when the enter returns */
+	int *nready; /* incremented under lock when the set-up is done */
+	bool print;  /* print "enter ZX_..." when the enter returns */
 };
 int fault_spinner_start(struct fault_spinner *s);
 /* Wait until `n` bells rang on `port` (every spinner is then inside enter). */

@@ -26,6 +26,7 @@
  * Exit status 0 when the command ran (what it saw is in its output), 2 on a usage error, 1 when
  * it could not connect or set up. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -79,8 +80,12 @@ static int spin_start(struct fault_spinner *s, int n, struct guest_code code, zx
 	static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 	static int nready;
 	for (int i = 0; i < n; i++) {
-		s[i] = (struct fault_spinner){.code = code, .port = port, .lock = &lock,
-					      .cond = &cond, .nready = &nready, .print = print};
+		s[i] = (struct fault_spinner){.code = code,
+					      .port = port,
+					      .lock = &lock,
+					      .cond = &cond,
+					      .nready = &nready,
+					      .print = print};
 		if (fault_spinner_start(&s[i]) != 0)
 			return -1;
 	}
@@ -169,7 +174,8 @@ static int cmd_cycles(unsigned long n)
 			return 0;
 		}
 	}
-	printf("cycles %lu us_per_cycle %.1f\n", n, (double)(fault_now_ns() - t0) / 1e3 / (double)n);
+	printf("cycles %lu us_per_cycle %.1f\n", n,
+	       (double)(fault_now_ns() - t0) / 1e3 / (double)n);
 	return 0;
 }
 
@@ -194,7 +200,7 @@ static int cmd_kill_loop(unsigned long n)
 	int64_t t0 = fault_now_ns();
 	for (unsigned long i = 0; i < n; i++) {
 		int fds[2];
-		if (pipe(fds) < 0)
+		if (pipe2(fds, O_CLOEXEC) < 0)
 			return 1;
 		fflush(stdout);
 		pid_t pid = fork();
@@ -340,8 +346,9 @@ int main(int argc, char **argv)
 	else if (argc == 2 && strcmp(cmd, "connect") == 0)
 		printf("connect ZX_OK\n"), rc = 0;
 	else
-		fprintf(stderr, "usage: zxvm-fault-client spin N|port-wait|mid-stream|cycles N|"
-				"kill-loop N|fault triple|avx MS|fault cli-spin|serve N|hold|connect\n");
+		fprintf(stderr,
+			"usage: zxvm-fault-client spin N|port-wait|mid-stream|cycles N|"
+			"kill-loop N|fault triple|avx MS|fault cli-spin|serve N|hold|connect\n");
 	zxvm_disconnect();
 	return rc;
 }

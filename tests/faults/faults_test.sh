@@ -163,8 +163,9 @@ kill_one()
 	local pid=$CLIENT_PID tok t0
 	client_line 30
 	ok "$what: client ready" "$ready" "$LINE"
-	if ! zxd_wait_log "session ([0-9a-f]{8}) opened \(ephemeral\) by unix uid [0-9]+ pid $pid$" 10
-	then
+	local opened="session ([0-9a-f]{8}) opened \(ephemeral\) by unix uid [0-9]+ pid $pid$"
+	local closed_re="closed \(ephemeral\): ([0-9]+) handles, ([0-9]+) guests, ([0-9]+) vcpus"
+	if ! zxd_wait_log "$opened" 10; then
 		fail "$what: zxvmd logged no session for pid $pid"
 		end_client
 		return
@@ -178,17 +179,18 @@ kill_one()
 	t0=$(zxd_now_ms)
 	kill -KILL "$pid"
 	end_client
-	if zxd_wait_log "session $tok closed \(ephemeral\): ([0-9]+) handles, ([0-9]+) guests, ([0-9]+) vcpus" 10
-	then
+	if zxd_wait_log "session $tok $closed_re" 10; then
 		local closed=$(($(zxd_now_ms) - t0))
 		ok "$what: session closed, guests and vcpus released" "$released" \
 			"${BASH_REMATCH[2]} ${BASH_REMATCH[3]}"
 		if zxd_wait_log "session $tok freed" 10; then
-			echo "     ($what: session closed $closed ms and freed $(($(zxd_now_ms) - t0))" \
-				"ms after the SIGKILL)"
-			ok "$what: zxvm stats from another client: guests vcpus" "0 0" "$(stats_guests)"
+			echo "     ($what: session closed $closed ms and freed" \
+				"$(($(zxd_now_ms) - t0)) ms after the SIGKILL)"
+			ok "$what: zxvm stats from another client: guests vcpus" "0 0" \
+				"$(stats_guests)"
 		else
-			fail "$what: session $tok never freed: a VCPU or a call stayed? (log: $ZXD_LOG)"
+			fail "$what: session $tok never freed: a VCPU or a call stayed?" \
+				"(log: $ZXD_LOG)"
 		fi
 	else
 		fail "$what: zxvmd never logged 'session $tok closed' (log: $ZXD_LOG)"
@@ -239,19 +241,27 @@ leak_check()
 		fail "$what: the client said '$report'"
 		return
 	fi
+	# Its own exit status too: a sanitized client that leaked per connection fails here.
+	ok "$what: the client's exit status" 0 "$ZXD_WAITED"
 	if ! wait_freed "$n" $((n / 50 + 30)); then
 		fail "$what: not every session was freed (log: $ZXD_LOG)"
 		return
 	fi
 	secs=$(($(zxd_now_ms) - t0))
 	fd1=$(zxd_fd_count) rss1=$(rss_kb)
-	echo "     ($what: $n in $secs ms ($report); zxvmd fds $fd0 -> $fd1, RSS $rss0 KiB ->" \
-		"$rss1 KiB ($((rss1 - rss0)) KiB, $(((rss1 - rss0) * 1024 / n)) bytes per session)," \
-		"the last session freed $FREED_MS ms after the client's end)"
+	echo "     ($what: $n in $secs ms ($report); zxvmd fds $fd0 -> $fd1, RSS $rss0 KiB" \
+		"-> $rss1 KiB ($((rss1 - rss0)) KiB, $(((rss1 - rss0) * 1024 / n)) bytes per" \
+		"session), the last session freed $FREED_MS ms after the client's end)"
 	ok "$what: zxvmd fds back to the baseline" "$fd0" "$fd1"
-	ok "$what: zxvmd RSS within $RSS_SLACK_KB KiB of the baseline" yes \
-		"$([ $((rss1 - rss0)) -le "$RSS_SLACK_KB" ] && echo yes ||
-			echo "no: $rss0 -> $rss1 KiB")"
+	if grep -qE 'lib(asan|tsan)' "/proc/$ZXD_PID/maps"; then
+		# A sanitizer's quarantine and shadow memory keep what is freed; it finds leaks
+		# itself, at exit.
+		skip "$what: RSS compared only without a sanitizer"
+	else
+		ok "$what: zxvmd RSS within $RSS_SLACK_KB KiB of the baseline" yes \
+			"$([ $((rss1 - rss0)) -le "$RSS_SLACK_KB" ] && echo yes ||
+				echo "no: $rss0 -> $rss1 KiB")"
+	fi
 	start_client serve 3
 	client_line 30
 	ok "$what: zxvmd still serves guests" "served ZX_OK 3" "$LINE"
@@ -277,12 +287,19 @@ scenario_sigterm()
 		left=$((left - k))
 	done
 	CLIENT_PID=
+	local sanitized=
+	grep -qE 'lib(asan|tsan)' "/proc/$ZXD_PID/maps" && sanitized=yes
 	zxd_stop 10
 	ok "zxvmd exit status" 0 "$ZXD_RC"
 	echo "     (zxvmd stopped $ZXD_STOP_MS ms after SIGTERM, with $guests VCPUs inside enter" \
 		"in ${#pids[@]} clients)"
-	ok "zxvmd stopped within 2 s" yes \
-		"$([ "$ZXD_STOP_MS" -le 2000 ] && echo yes || echo "no: $ZXD_STOP_MS ms")"
+	if [ -n "$sanitized" ] && [ "$ZXD_STOP_MS" -gt 2000 ]; then
+		# Every thread runs several times slower under a sanitizer.
+		skip "zxvmd stopped within 2 s: $ZXD_STOP_MS ms, under a sanitizer"
+	else
+		ok "zxvmd stopped within 2 s" yes \
+			"$([ "$ZXD_STOP_MS" -le 2000 ] && echo yes || echo "no: $ZXD_STOP_MS ms")"
+	fi
 	local all_errors=0 all_ok=0
 	for i in "${!pids[@]}"; do
 		CLIENT_PID=${pids[$i]} CLIENT_FD=${fds[$i]}

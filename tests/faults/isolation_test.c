@@ -16,8 +16,8 @@
 #include "harness/test.h"
 
 #define LINE_TIMEOUT_MS 30000
-#define FAULT_MS "300"     /* how long the other client keeps faulting */
-#define SPIN_EXITS 200     /* exits this client must get while the other guest spins */
+#define FAULT_MS "300" /* how long the other client keeps faulting */
+#define SPIN_EXITS 200 /* exits this client must get while the other guest spins */
 
 #define NEED_DAEMON()                                                                              \
 	do {                                                                                       \
@@ -31,11 +31,11 @@ struct io_loop {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned long exits;  /* guarded by lock */
-	bool running;         /* guarded by lock: set up and in its loop */
-	bool done;            /* guarded by lock */
+	unsigned long exits; /* guarded by lock */
+	bool running;	     /* guarded by lock: set up and in its loop */
+	bool done;	     /* guarded by lock */
 	atomic_bool stop;
-	zx_status_t st;       /* the first failure (set-up, enter or a wrong packet) */
+	zx_status_t st; /* the first failure (set-up, enter or a wrong packet) */
 };
 
 static void *io_loop_main(void *arg)
@@ -191,8 +191,8 @@ TEST(isolation_interrupts_off_spin)
 			strcmp(line, "spinning") == 0;
 	unsigned long before = io_loop_exits(&loop);
 	int64_t t0 = fault_now_ns();
-	unsigned long after = spinning ? io_loop_wait(&loop, before + SPIN_EXITS, LINE_TIMEOUT_MS)
-				       : before;
+	unsigned long after =
+		spinning ? io_loop_wait(&loop, before + SPIN_EXITS, LINE_TIMEOUT_MS) : before;
 	double ms = (double)(fault_now_ns() - t0) / 1e6;
 	/* Still spinning: its enter has not returned (it would have printed). */
 	char early[256] = "";
@@ -203,14 +203,14 @@ TEST(isolation_interrupts_off_spin)
 	fault_child_end(&c, 10000);
 	ASSERT_TRUE(spinning);
 	if (said)
-		test_fail(__FILE__, __LINE__, "the spinning guest's client said '%s' before the kick",
-			  early);
+		test_fail(__FILE__, __LINE__,
+			  "the spinning guest's client said '%s' before the kick", early);
 	printf("     cli-spin: this client took %lu IO exits in %.0f ms while the other guest "
 	       "spun with IF = 0\n",
 	       after - before, ms);
 	EXPECT_TRUE(after >= before + SPIN_EXITS);
 	ASSERT_TRUE(kicked);
 	if (strcmp(line, "kick ZX_OK enter ZX_ERR_CANCELED") != 0)
-		test_fail(__FILE__, __LINE__, "expected 'kick ZX_OK enter ZX_ERR_CANCELED', got '%s'",
-			  line);
+		test_fail(__FILE__, __LINE__,
+			  "expected 'kick ZX_OK enter ZX_ERR_CANCELED', got '%s'", line);
 }

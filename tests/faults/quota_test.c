@@ -66,8 +66,7 @@ TEST(quota_handles)
 	size_t n = 0;
 	zx_status_t st;
 	ASSERT_OK(zx_vmo_create(4096, 0, &h[n++]));
-	while ((st = zx_handle_duplicate(h[0], ZX_RIGHT_SAME_RIGHTS, &h[n])) == ZX_OK &&
-	       n <= max)
+	while ((st = zx_handle_duplicate(h[0], ZX_RIGHT_SAME_RIGHTS, &h[n])) == ZX_OK && n <= max)
 		n++;
 	printf("     %zu handles besides the resource, then %s (--max-handles %llu)\n", n,
 	       zx_status_get_string(st), max);
@@ -277,7 +276,7 @@ TEST(quota_sessions)
 		fault_child_line(&holders[i], line, sizeof(line), LINE_TIMEOUT_MS);
 		fault_child_end(&holders[i], 10000);
 		if (strcmp(line, "own ZX_OK") != 0)
-			test_fail(__FILE__, __LINE__, "holder %zu: expected 'own ZX_OK', got '%s'", i,
-				  line);
+			test_fail(__FILE__, __LINE__, "holder %zu: expected 'own ZX_OK', got '%s'",
+				  i, line);
 	}
 }

@@ -10,6 +10,7 @@
  * unix socket or a loopback address: this is a load test of a local daemon. Exit status 0 when
  * there was no error and every VCPU made progress, 1 otherwise, 2 on a usage error. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
@@ -49,10 +50,10 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 
 struct vcpu_run {
 	pthread_t thread;
-	int64_t until;      /* set before go */
+	int64_t until; /* set before go */
 	unsigned long exits, errors;
 	zx_status_t first_error;
-	uint32_t *hist;     /* HIST_US + 1 buckets */
+	uint32_t *hist; /* HIST_US + 1 buckets */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -222,15 +223,17 @@ int main(int argc, char **argv)
 		}
 		if (!good || c == 'h') {
 			fprintf(c == 'h' ? stdout : stderr,
-				"usage: load [-n CLIENTS (1-%d)] [-m VCPUS (1-%d)] [-t SECONDS (1-%d)] "
+				"usage: load [-n CLIENTS (1-%d)] [-m VCPUS (1-%d)] [-t SECONDS "
+				"(1-%d)] "
 				"[--target ADDR]\n",
 				MAX_CLIENTS, MAX_VCPUS, MAX_SECONDS);
 			return c == 'h' ? 0 : 2;
 		}
 	}
 	if (!target || !local_target(target)) {
-		fprintf(stderr, "load: the target must be a local zxvmd (unix:PATH or a loopback "
-				"address): --target or $ZXVM_TEST_TARGET, got '%s'\n",
+		fprintf(stderr,
+			"load: the target must be a local zxvmd (unix:PATH or a loopback "
+			"address): --target or $ZXVM_TEST_TARGET, got '%s'\n",
 			target ? target : "");
 		return 2;
 	}
@@ -241,7 +244,7 @@ int main(int argc, char **argv)
 	int failed = 0;
 	for (long i = 0; i < n; i++) {
 		int go_pipe[2], out_pipe[2];
-		if (pipe(go_pipe) < 0 || pipe(out_pipe) < 0)
+		if (pipe2(go_pipe, O_CLOEXEC) < 0 || pipe2(out_pipe, O_CLOEXEC) < 0)
 			return 1;
 		fflush(stdout);
 		pid_t pid = fork();
@@ -255,8 +258,8 @@ int main(int argc, char **argv)
 		}
 		close(go_pipe[0]);
 		close(out_pipe[1]);
-		kids[i] = (struct child){.pid = pid, .go_fd = go_pipe[1],
-					 .out = fdopen(out_pipe[0], "r")};
+		kids[i] = (struct child){
+			.pid = pid, .go_fd = go_pipe[1], .out = fdopen(out_pipe[0], "r")};
 	}
 	char line[256];
 	for (long i = 0; i < n; i++) {
@@ -291,8 +294,9 @@ int main(int argc, char **argv)
 				secs = s > secs ? s : secs;
 				done = true;
 				if (e)
-					fprintf(stderr, "load: client %ld: %lu errors, the first %s\n",
-						i, e, st);
+					fprintf(stderr,
+						"load: client %ld: %lu errors, the first %s\n", i,
+						e, st);
 			} else {
 				fprintf(stderr, "load: client %ld: %s", i, line);
 			}
@@ -302,8 +306,8 @@ int main(int argc, char **argv)
 		while (waitpid(kids[i].pid, &status, 0) < 0 && errno == EINTR)
 			;
 		if (!done || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-			fprintf(stderr, "load: client %ld ended without its report (status %#x)\n", i,
-				status);
+			fprintf(stderr, "load: client %ld ended without its report (status %#x)\n",
+				i, status);
 			failed = 1;
 		}
 	}
