@@ -64,7 +64,8 @@ void fz_init(void)
 	zxd_sessions_init(&fz.cfg);
 	struct zxd_peer peer = {.authorized = true, .uid = 0, .pid = getpid(), .what = "fuzz"};
 	bool created;
-	if (zxd_session_open("", &peer, &fz.session, &created) != ZX_OK) {
+	/* Named: an ephemeral session without its Lease would be closed after a grace time. */
+	if (zxd_session_open("fuzz", &peer, &fz.session, &created) != ZX_OK) {
 		fprintf(stderr, "fuzz: zxd_session_open failed\n");
 		abort();
 	}

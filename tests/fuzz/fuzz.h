@@ -5,8 +5,9 @@
  * kvm_backend handle table, a guest with 2 MiB of RAM, identity page tables and a VCPU that
  * loops over trapped port IO and a trapped MMIO read, so that every enter exits within a few
  * microseconds. The fuzzer's own thread plays the pinned VCPU thread of the daemon (it created
- * the VCPU, so the vcpu ioctls are legal from it), and a watchdog thread kicks every VCPU of
- * the session when an enter runs longer than FZ_ENTER_BUDGET_MS (a guest sent into the weeds).
+ * the VCPU, so the vcpu ioctls are legal from it), and a watchdog (a POSIX timer armed around
+ * each enter) kicks every VCPU of the session when an enter runs longer than
+ * FZ_ENTER_BUDGET_MS: a guest sent into the weeds costs time, never a hang.
  *
  * The RPC targets read their input as records (struct fz_record): which method of the
  * target's family, which live handles go into the request's handle fields, and the request's

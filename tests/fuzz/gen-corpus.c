@@ -269,6 +269,14 @@ static void rpc_port(void)
 	rec(&s, 3, H(7), &h.base);
 	emit("rpc_port", "dup-replace-close", &s);
 
+	/* A user packet without payload words: protobuf-c decodes the empty repeated field to
+	 * a NULL array (convert.c once passed it to memcpy). */
+	user.n_u64 = 0;
+	user.u64 = NULL;
+	rec(&s, 1, H(0), &q.base);
+	rec(&s, 2, H(0), &w.base);
+	emit("rpc_port", "empty-user-packet", &s);
+
 	uint32_t topics[] = {ZX_INFO_HANDLE_BASIC, ZX_INFO_VMAR, ZX_INFO_VCPU,
 			     ZX_INFO_HANDLE_VALID};
 	uint8_t targets[] = {2, 3, 5, 4};

@@ -19,6 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct fz_guest g;
 	static uint8_t code[MAX_CODE + 16];
 
+	static int trace = -1;
+	if (trace < 0)
+		trace = getenv("FZ_TRACE") != NULL;
 	fz_init();
 	/* Guest code runs ~1 µs per instruction here: a few thousand, then the kick. */
 	fz.enter_budget_ms = 5;
@@ -45,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		zx_port_packet_t p;
 		memset(&p, 0, sizeof(p));
 		zx_status_t st = fz_enter(fz.tid, g.vcpu, &p);
-		if (getenv("FZ_TRACE"))
+		if (trace)
 			fprintf(stderr, "fuzz: enter %d: %d type %u key %lu\n", i, st, p.type, p.key);
 		if (st != ZX_OK)
 			break;
@@ -74,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 p.guest_mem.instruction_size);
 		}
 	}
+	/* The next input makes its own VCPU, so a late kick of the watchdog lands on this one. */
 	fz_guest_drain(&g);
-	/* The next input makes its own VCPU: the watchdog's kick must not outlive this one. */
 	return 0;
 }
