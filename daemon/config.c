@@ -127,6 +127,18 @@ static int parse_level(const char *val)
 
 static int apply(struct zxd_config *cfg, int opt, const char *key, const char *val);
 
+/* A string setting outlives the line it was read from: keep a copy for the life of the
+ * process (the configuration is). */
+static const char *keep(const char *val)
+{
+	const char *copy = strdup(val);
+	if (!copy) {
+		fputs("zxvmd: out of memory reading the configuration\n", stderr);
+		exit(1);
+	}
+	return copy;
+}
+
 /* KEY = VALUE lines; # comments; blank lines. */
 static int read_file(struct zxd_config *cfg, const char *path)
 {
@@ -176,7 +188,7 @@ static int read_file(struct zxd_config *cfg, const char *path)
 			cfg->no_seccomp = !val || strcmp(val, "false") != 0;
 			continue;
 		}
-		rc = apply(cfg, o->val, key, strdup(val));
+		rc = apply(cfg, o->val, key, val);
 	}
 	fclose(f);
 	return rc;
@@ -191,16 +203,16 @@ static int apply(struct zxd_config *cfg, int opt, const char *key, const char *v
 			fprintf(stderr, "zxvmd: at most %d --listen addresses\n", ZXD_MAX_LISTEN);
 			return -1;
 		}
-		cfg->listen[cfg->nlisten++] = val;
+		cfg->listen[cfg->nlisten++] = keep(val);
 		return 0;
 	case OPT_TLS_CERT:
-		cfg->tls_cert = val;
+		cfg->tls_cert = keep(val);
 		return 0;
 	case OPT_TLS_KEY:
-		cfg->tls_key = val;
+		cfg->tls_key = keep(val);
 		return 0;
 	case OPT_TLS_CA:
-		cfg->tls_client_ca = val;
+		cfg->tls_client_ca = keep(val);
 		return 0;
 	case OPT_INSECURE:
 		cfg->allow_insecure_loopback = true;
@@ -209,7 +221,7 @@ static int apply(struct zxd_config *cfg, int opt, const char *key, const char *v
 		cfg->no_seccomp = true;
 		return 0;
 	case OPT_GROUP:
-		cfg->group = val;
+		cfg->group = keep(val);
 		return 0;
 	case OPT_CONFIG:
 		return read_file(cfg, val);
