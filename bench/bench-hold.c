@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "bench-guest.h"
 #include "bench-hold.h"
+#include "bench-util.h"
 
 #define READY_TIMEOUT_MS 120000
 
@@ -271,4 +273,45 @@ bool bench_proc_limit(pid_t pid, const char *name, char *soft, char *hard, size_
 	if (f)
 		fclose(f);
 	return found;
+}
+
+/* ---- flags ---- */
+
+int bench_hold_parse(const char *prog, void (*usage)(FILE *f), unsigned long max_guests,
+		     unsigned long warm_max, int argc, char **argv, struct bench_hold_flags *f)
+{
+	static const struct option lopts[] = {{"json", no_argument, NULL, 'j'},
+					      {"zxvmd", required_argument, NULL, 'z'},
+					      {"help", no_argument, NULL, 'h'},
+					      {NULL, 0, NULL, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, warm_max ? "k:w:h" : "k:h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			if (!bench_parse_count(optarg, 1, max_guests, &f->guests))
+				goto bad;
+			break;
+		case 'w':
+			if (!bench_parse_count(optarg, 1, warm_max, &f->warm))
+				goto bad;
+			break;
+		case 'z':
+			f->zxvmd = optarg;
+			break;
+		case 'j':
+			f->json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	return 0;
+bad:
+	fprintf(stderr, "%s: bad value '%s' for -%c\n", prog, optarg, c);
+	usage(stderr);
+	return -1;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 struct bench_holder {
@@ -21,6 +22,18 @@ struct bench_holders {
 	size_t n;
 	unsigned long held; /* guests built and entered once */
 };
+
+/* The flags of P5 and P6: -k GUESTS (1..max_guests), -w WARM (1..64, only when warm_max is
+ * non-zero), --zxvmd PATH, --json, --help. The caller sets the defaults in f first. Returns 0 to
+ * run, 1 after --help (exit 0), -1 on a usage error (printed; exit 1). */
+struct bench_hold_flags {
+	unsigned long guests, warm;
+	const char *zxvmd;
+	bool json;
+};
+
+int bench_hold_parse(const char *prog, void (*usage)(FILE *f), unsigned long max_guests,
+		     unsigned long warm_max, int argc, char **argv, struct bench_hold_flags *f);
 
 /* Fork holders for `guests` guests, at most `per_process` in each (<= 64), connected to target,
  * and wait until each has built and entered all of its guests. The calling process must not

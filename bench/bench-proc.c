@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #include "bench-util.h"
 
 #define TAIL_SIZE 8192
+
+extern char **environ;
 
 struct drain {
 	pthread_t thread;
@@ -381,4 +384,55 @@ int bench_server_set_cpus(struct bench_server *s, unsigned long cpu_mask)
 	}
 	closedir(d);
 	return rc;
+}
+
+int bench_prepare(const char *prog, const char *zxvmd_flag, char *zxvmd, size_t zxvmd_size,
+		  char *dir, size_t dir_size)
+{
+	if (bench_zxvmd_path(zxvmd_flag, zxvmd, zxvmd_size) < 0 ||
+	    bench_tmpdir_create(dir, dir_size) < 0) {
+		fprintf(stderr, "%s: no path for zxvmd or no temporary directory\n", prog);
+		return -1;
+	}
+	return 0;
+}
+
+int bench_child_start(const char *prog, unsigned long n, struct bench_child *c)
+{
+	char self[4096], count[32];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (len < 0)
+		return -1;
+	self[len] = 0;
+	snprintf(count, sizeof(count), "%lu", n);
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -1;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	char *argv[] = {self, (char *)"--inproc-child", count, NULL};
+	int err = posix_spawn(&c->pid, self, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	if (err) {
+		close(pipefd[0]);
+		fprintf(stderr, "%s: cannot start the in-process child: %s\n", prog, strerror(err));
+		return -1;
+	}
+	c->fd = pipefd[0];
+	c->out = fdopen(pipefd[0], "r");
+	return 0;
+}
+
+bool bench_child_finish(struct bench_child *c)
+{
+	if (c->out)
+		fclose(c->out);
+	else
+		close(c->fd);
+	int status;
+	while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 struct bench_server {
@@ -56,3 +58,23 @@ int bench_start_echo(struct bench_server *s, const char *dir, unsigned long cpu_
 /* Move every thread of a running server to the CPUs in cpu_mask (threads it starts later
  * inherit it from their creator). 0, or -1 with the reason printed. */
 int bench_server_set_cpus(struct bench_server *s, unsigned long cpu_mask);
+
+/* Where zxvmd is (bench_zxvmd_path) and a new private directory (bench_tmpdir_create), the
+ * start of every benchmark that runs zxvmd. 0, or -1 with "prog: no path for zxvmd or no
+ * temporary directory" printed. */
+int bench_prepare(const char *prog, const char *zxvmd_flag, char *zxvmd, size_t zxvmd_size,
+		  char *dir, size_t dir_size);
+
+/* The floor's side of P4 and P7: this program run again as "self --inproc-child N" (it connects
+ * with "inproc:" once and prints its samples on stdout), inheriting our CPU affinity. */
+struct bench_child {
+	pid_t pid;
+	int fd;	   /* the read end of its stdout */
+	FILE *out; /* fd as a FILE *, or NULL when fdopen failed */
+};
+
+/* Start the child. 0, or -1 (a failed spawn is printed as "prog: cannot start the in-process
+ * child: ..."). */
+int bench_child_start(const char *prog, unsigned long n, struct bench_child *c);
+/* Close its stdout and reap it; true when it exited with status 0. */
+bool bench_child_finish(struct bench_child *c);

@@ -186,6 +186,21 @@ int bench_rt_pin(struct bench_rt_opts *o)
 	return 0;
 }
 
+int bench_rt_run(const char *prog, struct bench_rt_opts *o,
+		 int (*run)(const struct bench_rt_opts *o, const char *dir, const char *zxvmd,
+			    void *arg),
+		 void *arg)
+{
+	char zxvmd[4096], dir[128];
+	if (bench_prepare(prog, o->zxvmd, zxvmd, sizeof(zxvmd), dir, sizeof(dir)) < 0)
+		return -1;
+	int rc = bench_rt_pin(o);
+	if (rc == 0)
+		rc = run(o, dir, zxvmd, arg);
+	bench_tmpdir_remove(dir);
+	return rc != 0 ? -1 : 0;
+}
+
 unsigned long bench_rt_placement_cpus(const struct bench_rt_opts *o, enum bench_placement p)
 {
 	switch (p) {
@@ -359,4 +374,20 @@ void bench_rt_print(const struct bench_rt_report *r, const struct bench_rt_opts 
 	}
 	if (o->only == 0)
 		printf("  target: ratio zxvm / floor <= %.2f\n", r->target);
+}
+
+int bench_rt_main(const struct bench_rt_defaults *d, const struct bench_rt_report *r, int argc,
+		  char **argv,
+		  int (*run)(const struct bench_rt_opts *o, const char *dir, const char *zxvmd,
+			     void *arg))
+{
+	static struct bench_rt_result res[BENCH_RT_MAX_PLACEMENTS];
+	struct bench_rt_opts o;
+	int prc = bench_rt_parse(d, argc, argv, &o);
+	if (prc != 0)
+		return prc > 0 ? 0 : 1;
+	if (bench_rt_run(d->prog, &o, run, res) < 0)
+		return 1;
+	bench_rt_print(r, &o, res);
+	return 0;
 }

@@ -51,6 +51,14 @@ struct bench_rt_defaults {
 int bench_rt_parse(const struct bench_rt_defaults *d, int argc, char **argv,
 		   struct bench_rt_opts *o);
 
+/* The rest of main for P2, P3 and P4 after parsing: find zxvmd and make the private directory
+ * (bench_prepare), pin (bench_rt_pin), run(o, dir, zxvmd, arg), remove the directory. 0 when
+ * all went well, else -1 (the reason printed). */
+int bench_rt_run(const char *prog, struct bench_rt_opts *o,
+		 int (*run)(const struct bench_rt_opts *o, const char *dir, const char *zxvmd,
+			    void *arg),
+		 void *arg);
+
 /* Pin the calling thread (and so every thread it starts later, gRPC's included) when asked.
  * 0 or -1 (printed). */
 int bench_rt_pin(struct bench_rt_opts *o);
@@ -95,6 +103,13 @@ struct bench_rt_report {
 
 void bench_rt_print(const struct bench_rt_report *r, const struct bench_rt_opts *o,
 		    const struct bench_rt_result *res);
+
+/* The whole main of P2 and P3: parse with d, bench_rt_run(run) with one bench_rt_result per
+ * placement as arg, then print the report r. The exit status. */
+int bench_rt_main(const struct bench_rt_defaults *d, const struct bench_rt_report *r, int argc,
+		  char **argv,
+		  int (*run)(const struct bench_rt_opts *o, const char *dir, const char *zxvmd,
+			     void *arg));
 
 /* Small statistics for reports. */
 double bench_min(const double *v, size_t n);

@@ -283,9 +283,9 @@ static void floor_message(struct floor_ctx *f)
 	f->len = zxvm__v1__vcpu_enter_response__pack(&resp, f->msg);
 }
 
-static int run(const struct bench_rt_opts *o, const char *dir, const char *zxvmd,
-	       struct bench_rt_result *res)
+static int run(const struct bench_rt_opts *o, const char *dir, const char *zxvmd, void *arg)
 {
+	struct bench_rt_result *res = arg;
 	static struct raw r;
 	struct bench_server daemon = {0}, echo = {0};
 	char daemon_target[300], echo_target[300];
@@ -321,7 +321,6 @@ out:
 
 int main(int argc, char **argv)
 {
-	static struct bench_rt_result res[BENCH_RT_MAX_PLACEMENTS];
 	static const struct bench_rt_defaults d = {
 		.prog = "bench_p2",
 		.calls = P2_DEFAULT_CALLS,
@@ -329,23 +328,7 @@ int main(int argc, char **argv)
 		.calls_what = "round trips per repetition",
 		.reps_what = "repetitions of each side",
 	};
-	struct bench_rt_opts o;
-	int prc = bench_rt_parse(&d, argc, argv, &o);
-	if (prc != 0)
-		return prc > 0 ? 0 : 1;
-	char zxvmd[4096], dir[128];
-	if (bench_zxvmd_path(o.zxvmd, zxvmd, sizeof(zxvmd)) < 0 ||
-	    bench_tmpdir_create(dir, sizeof(dir)) < 0) {
-		fprintf(stderr, "bench_p2: no path for zxvmd or no temporary directory\n");
-		return 1;
-	}
-	int rc = bench_rt_pin(&o);
-	if (rc == 0)
-		rc = run(&o, dir, zxvmd, res);
-	bench_tmpdir_remove(dir);
-	if (rc != 0)
-		return 1;
-	const struct bench_rt_report r = {
+	static const struct bench_rt_report r = {
 		.id = "p2",
 		.title = "unary VcpuEnter through zxvmd vs a bare gRPC C-core unary echo "
 			 "(unix sockets)",
@@ -354,6 +337,5 @@ int main(int argc, char **argv)
 		.unit = "call",
 		.target = P2_TARGET,
 	};
-	bench_rt_print(&r, &o, res);
-	return 0;
+	return bench_rt_main(&d, &r, argc, argv, run);
 }

@@ -12,13 +12,8 @@
  * the child runs on the client's CPU). Each process's first create is reported apart as
  * "cold" (it also starts the daemon's VCPU thread and the VcpuStream, or the process's first
  * KVM VM); the ratio is of the medians of the warm creates. Target P4: <= 3. */
-#include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <zircon/errors.h>
 #include <zircon/syscalls.h>
@@ -33,8 +28,6 @@
 #define P4_DEFAULT_CREATES 10ul
 #define P4_DEFAULT_ROUNDS 5ul
 #define P4_MAX_SAMPLES 10000ul
-
-extern char **environ;
 
 struct samples {
 	double warm[P4_MAX_SAMPLES]; /* µs per create */
@@ -99,33 +92,13 @@ static int inproc_child(unsigned long n)
  * CPU affinity (the client's CPU). */
 static int run_child(unsigned long n, struct samples *s)
 {
-	char self[4096], count[32];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (len < 0)
+	struct bench_child c;
+	if (bench_child_start("bench_p4", n, &c) < 0)
 		return -1;
-	self[len] = 0;
-	snprintf(count, sizeof(count), "%lu", n);
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -1;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	char *argv[] = {self, (char *)"--inproc-child", count, NULL};
-	pid_t pid;
-	int err = posix_spawn(&pid, self, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (err) {
-		close(pipefd[0]);
-		fprintf(stderr, "bench_p4: cannot start the in-process child: %s\n", strerror(err));
-		return -1;
-	}
-	FILE *f = fdopen(pipefd[0], "r");
 	char kind[8];
 	double us;
 	unsigned long got = 0;
-	while (f && fscanf(f, "%7s %lf", kind, &us) == 2) {
+	while (c.out && fscanf(c.out, "%7s %lf", kind, &us) == 2) {
 		if (strcmp(kind, "cold") == 0 && s->ncold < P4_MAX_SAMPLES) {
 			s->cold[s->ncold++] = us;
 		} else if (strcmp(kind, "warm") == 0 && s->n < P4_MAX_SAMPLES && got < n) {
@@ -133,14 +106,7 @@ static int run_child(unsigned long n, struct samples *s)
 			got++;
 		}
 	}
-	if (f)
-		fclose(f);
-	else
-		close(pipefd[0]);
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != n) {
+	if (!bench_child_finish(&c) || got != n) {
 		fprintf(stderr, "bench_p4: the in-process child failed (%lu of %lu samples)\n", got,
 			n);
 		return -1;
@@ -180,9 +146,9 @@ static int measure(const struct bench_rt_opts *o, zx_handle_t resource, bool *fi
 	return 0;
 }
 
-static int run(const struct bench_rt_opts *o, const char *dir, const char *zxvmd,
-	       struct result *res)
+static int run(const struct bench_rt_opts *o, const char *dir, const char *zxvmd, void *arg)
 {
+	struct result *res = arg;
 	struct bench_server daemon = {0};
 	char target[300];
 	int rc = -1;
@@ -300,17 +266,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_p4: at most %lu creates per side in all\n", P4_MAX_SAMPLES);
 		return 1;
 	}
-	char zxvmd[4096], dir[128];
-	if (bench_zxvmd_path(o.zxvmd, zxvmd, sizeof(zxvmd)) < 0 ||
-	    bench_tmpdir_create(dir, sizeof(dir)) < 0) {
-		fprintf(stderr, "bench_p4: no path for zxvmd or no temporary directory\n");
-		return 1;
-	}
-	int rc = bench_rt_pin(&o);
-	if (rc == 0)
-		rc = run(&o, dir, zxvmd, res);
-	bench_tmpdir_remove(dir);
-	if (rc != 0)
+	if (bench_rt_run("bench_p4", &o, run, res) < 0)
 		return 1;
 	report(&o, res);
 	return 0;

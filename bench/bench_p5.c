@@ -4,7 +4,6 @@
  * zxvmd's VmRSS divided by K, measured against a baseline taken with a few warm-up guests
  * already held (gRPC, KVM and the allocator keep what they set up on first use). Guest RAM
  * counts once touched (the page tables and the code: 7 pages here). Target P5: <= 2.5 MiB. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,44 +43,15 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option lopts[] = {{"json", no_argument, NULL, 'j'},
-					      {"zxvmd", required_argument, NULL, 'z'},
-					      {"help", no_argument, NULL, 'h'},
-					      {NULL, 0, NULL, 0}};
-	unsigned long k = P5_DEFAULT_GUESTS, warm = P5_DEFAULT_WARM;
-	const char *zxvmd_flag = NULL;
-	bool json = false;
-	int c;
-	while ((c = getopt_long(argc, argv, "k:w:h", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			if (!bench_parse_count(optarg, 1, 2000, &k))
-				goto bad;
-			break;
-		case 'w':
-			if (!bench_parse_count(optarg, 1, 64, &warm))
-				goto bad;
-			break;
-		case 'z':
-			zxvmd_flag = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 1;
-		}
-	}
+	struct bench_hold_flags fl = {.guests = P5_DEFAULT_GUESTS, .warm = P5_DEFAULT_WARM};
+	int prc = bench_hold_parse("bench_p5", usage, 2000, 64, argc, argv, &fl);
+	if (prc != 0)
+		return prc > 0 ? 0 : 1;
+	unsigned long k = fl.guests, warm = fl.warm;
+	bool json = fl.json;
 	char zxvmd[4096], dir[128], target[300];
-	if (bench_zxvmd_path(zxvmd_flag, zxvmd, sizeof(zxvmd)) < 0 ||
-	    bench_tmpdir_create(dir, sizeof(dir)) < 0) {
-		fprintf(stderr, "bench_p5: no path for zxvmd or no temporary directory\n");
+	if (bench_prepare("bench_p5", fl.zxvmd, zxvmd, sizeof(zxvmd), dir, sizeof(dir)) < 0)
 		return 1;
-	}
 	struct bench_server daemon = {0};
 	struct bench_holders warmup = {0}, measured = {0};
 	struct sample s0 = {0}, s1 = {0};
@@ -141,8 +111,4 @@ out:
 	printf("  %-32s %.1f KiB  (target <= %.0f KiB)%s\n", "RSS per idle guest", per,
 	       P5_TARGET_KIB, pass ? "" : "  ABOVE TARGET");
 	return 0;
-bad:
-	fprintf(stderr, "bench_p5: bad value '%s' for -%c\n", optarg, c);
-	usage(stderr);
-	return 1;
 }

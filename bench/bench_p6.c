@@ -5,7 +5,6 @@
  * daemon holds for them (fds, threads, RSS) against the limits it runs under: a guest is a VM fd,
  * a VCPU fd, a memfd of guest RAM and one daemon thread for its VCPU; guest RAM is a memfd, not
  * locked memory, so RLIMIT_MEMLOCK does not bound it, RLIMIT_NOFILE does. Target P6: >= 1000. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,40 +29,15 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option lopts[] = {{"json", no_argument, NULL, 'j'},
-					      {"zxvmd", required_argument, NULL, 'z'},
-					      {"help", no_argument, NULL, 'h'},
-					      {NULL, 0, NULL, 0}};
-	unsigned long k = P6_DEFAULT_GUESTS;
-	const char *zxvmd_flag = NULL;
-	bool json = false;
-	int c;
-	while ((c = getopt_long(argc, argv, "k:h", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			if (!bench_parse_count(optarg, 1, 4000, &k))
-				goto bad;
-			break;
-		case 'z':
-			zxvmd_flag = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 1;
-		}
-	}
+	struct bench_hold_flags fl = {.guests = P6_DEFAULT_GUESTS};
+	int prc = bench_hold_parse("bench_p6", usage, 4000, 0, argc, argv, &fl);
+	if (prc != 0)
+		return prc > 0 ? 0 : 1;
+	unsigned long k = fl.guests;
+	bool json = fl.json;
 	char zxvmd[4096], dir[128], target[300];
-	if (bench_zxvmd_path(zxvmd_flag, zxvmd, sizeof(zxvmd)) < 0 ||
-	    bench_tmpdir_create(dir, sizeof(dir)) < 0) {
-		fprintf(stderr, "bench_p6: no path for zxvmd or no temporary directory\n");
+	if (bench_prepare("bench_p6", fl.zxvmd, zxvmd, sizeof(zxvmd), dir, sizeof(dir)) < 0)
 		return 1;
-	}
 	struct bench_server daemon = {0};
 	struct bench_holders h = {0};
 	char nofile_soft[32] = "?", nofile_hard[32] = "?", memlock_soft[32] = "?",
@@ -134,8 +108,4 @@ out:
 	printf("  %-32s %lu  (target >= %lu)%s\n", "guests held and entered", entered, P6_TARGET,
 	       pass ? "" : "  BELOW TARGET");
 	return rc;
-bad:
-	fprintf(stderr, "bench_p6: bad value '%s' for -%c\n", optarg, c);
-	usage(stderr);
-	return 1;
 }

@@ -8,15 +8,10 @@
  *   this program run again with --inproc-child N, which prints its time.
  * Each side does one untimed VM first; rounds alternate the sides (and which goes first). The
  * ratio is of the median rates, zxvm / floor. Target P7: >= 0.3. */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <zircon/errors.h>
 #include <zircon/syscalls.h>
@@ -30,8 +25,6 @@
 #define P7_DEFAULT_VMS 100ul
 #define P7_DEFAULT_ROUNDS 5ul
 #define P7_MAX_ROUNDS 100ul
-
-extern char **environ;
 
 /* n VMs back to back after an untimed one; *out_s is the time of the n. */
 static int vms(zx_handle_t resource, unsigned long n, double *out_s)
@@ -74,38 +67,11 @@ static int inproc_child(unsigned long n)
 /* This program with --inproc-child n; its time in *out_s. It inherits our CPU affinity. */
 static int run_child(unsigned long n, double *out_s)
 {
-	char self[4096], count[32];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (len < 0)
+	struct bench_child c;
+	if (bench_child_start("bench_p7", n, &c) < 0)
 		return -1;
-	self[len] = 0;
-	snprintf(count, sizeof(count), "%lu", n);
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -1;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	char *argv[] = {self, (char *)"--inproc-child", count, NULL};
-	pid_t pid;
-	int err = posix_spawn(&pid, self, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (err) {
-		close(pipefd[0]);
-		fprintf(stderr, "bench_p7: cannot start the in-process child: %s\n", strerror(err));
-		return -1;
-	}
-	FILE *f = fdopen(pipefd[0], "r");
-	int got = f ? fscanf(f, "seconds %lf", out_s) : 0;
-	if (f)
-		fclose(f);
-	else
-		close(pipefd[0]);
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (got != 1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	int got = c.out ? fscanf(c.out, "seconds %lf", out_s) : 0;
+	if (!bench_child_finish(&c) || got != 1) {
 		fprintf(stderr, "bench_p7: the in-process child failed\n");
 		return -1;
 	}
@@ -181,11 +147,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	char zxvmd[4096], dir[128], target[300];
-	if (bench_zxvmd_path(zxvmd_flag, zxvmd, sizeof(zxvmd)) < 0 ||
-	    bench_tmpdir_create(dir, sizeof(dir)) < 0) {
-		fprintf(stderr, "bench_p7: no path for zxvmd or no temporary directory\n");
+	if (bench_prepare("bench_p7", zxvmd_flag, zxvmd, sizeof(zxvmd), dir, sizeof(dir)) < 0)
 		return 1;
-	}
 	static double floor_rate[P7_MAX_ROUNDS], zxvm_rate[P7_MAX_ROUNDS];
 	struct bench_server daemon = {0};
 	bool connected = false;
