@@ -19,6 +19,7 @@
 set -u
 here=$(dirname "$(readlink -f "$0")")
 . "$here/zxvmd-lib.sh"
+. "$here/checks.sh"
 ZXD_NOTE_PREFIX=daemon_test
 
 client=${ZXVM_TEST_CLIENT:-}
@@ -54,29 +55,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# ok WHAT EXPECTED ACTUAL: one check, printed either way.
-ok()
-{
-	if [ "$2" = "$3" ]; then
-		echo "ok   $1: $3"
-		passed=$((passed + 1))
-	else
-		echo "FAIL $1: expected '$2', got '$3'"
-		failed=$((failed + 1))
-	fi
-}
-
-fail()
-{
-	echo "FAIL $*"
-	failed=$((failed + 1))
-}
-
-skip()
-{
-	echo "SKIP $*"
-	skipped=$((skipped + 1))
-}
 
 # start_client [RUNNER...] -- ARGS...: start zxvm-test-client (behind RUNNER, e.g. setpriv)
 # with its stdout on a fifo read through CLIENT_FD; CLIENT_PID is its pid (RUNNER execs it).

@@ -19,6 +19,7 @@
 set -u
 here=$(dirname "$(readlink -f "$0")")
 . "$here/../daemon/zxvmd-lib.sh"
+. "$here/../daemon/checks.sh"
 ZXD_NOTE_PREFIX=faults_test
 
 client=${ZXVM_FAULT_CLIENT:-}
@@ -68,28 +69,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-ok()
-{
-	if [ "$2" = "$3" ]; then
-		echo "ok   $1: $3"
-		passed=$((passed + 1))
-	else
-		echo "FAIL $1: expected '$2', got '$3'"
-		failed=$((failed + 1))
-	fi
-}
-
-fail()
-{
-	echo "FAIL $*"
-	failed=$((failed + 1))
-}
-
-skip()
-{
-	echo "SKIP $*"
-	skipped=$((skipped + 1))
-}
 
 # start_client ARGS...: zxvm-fault-client with its stdout on a fifo read through CLIENT_FD.
 start_client()
