@@ -61,6 +61,10 @@ struct kb_vcpu {
 	/* The VCPU's thread only. */
 	enum kb_pending_io pending_io;
 	uint8_t in_size;
+	/* With an MMIO read pending: whether KVM may finish it by itself (a plain load into a
+	 * register, see mem_exit), and RFLAGS as the exit left them. */
+	bool mmio_read_plain;
+	uint64_t mmio_read_rflags;
 	bool event_queued; /* an event we injected has not seen a guest entry yet */
 	struct kb_x2apic apic;
 	timer_t timer;

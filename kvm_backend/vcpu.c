@@ -452,6 +452,47 @@ static zx_status_t decode_before(struct kb_vcpu *v, const struct kvm_sregs *s,
 	return best_score >= 0 ? ZX_OK : ZX_ERR_NOT_FOUND;
 }
 
+/* A load whose only effect is its destination register (MOV, MOVZX, MOVSX): KVM can finish it
+ * with the VMM's registers in a single KVM_RUN (see run_loop). Anything else also computes
+ * flags, stores, or both from the data it read. */
+static bool is_plain_load(const struct kb_insn *insn)
+{
+	if (insn->opcode_map == 1)
+		return insn->opcode == 0x8a || insn->opcode == 0x8b || insn->opcode == 0xa0 ||
+		       insn->opcode == 0xa1;
+	return insn->opcode_map == 2 && (insn->opcode == 0xb6 || insn->opcode == 0xb7 ||
+					 insn->opcode == 0xbe || insn->opcode == 0xbf);
+}
+
+/* Finish a pending MMIO read the way Zircon does: the instruction is retired and only what the
+ * VMM wrote reaches the registers. KVM would instead finish it from run->mmio.data: flags of
+ * TEST/CMP/ADD, and the store of a read-modify-write (OR, INC, XCHG...) as a second MMIO exit.
+ * So let KVM retire it without entering the guest (immediate_exit: KVM_RUN completes pending
+ * IO, then returns EINTR; api.rst "immediate_exit"), dropping any store it makes, then load the
+ * VMM's registers at the new RIP. Costs one or two extra KVM_RUNs, only for such instructions. */
+static zx_status_t retire_mmio_read(struct kb_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_regs want = run->s.regs.regs;
+	/* A read-modify-write stores once; more accesses would be string or split ones. */
+	for (int i = 0; i < 4; i++) {
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		int r = ioctl(v->fd, KVM_RUN, 0);
+		int err = errno;
+		if (r < 0 && (err == EINTR || err == EAGAIN)) {
+			want.rip = run->s.regs.regs.rip;
+			run->s.regs.regs = want;
+			run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+			return ZX_OK;
+		}
+		if (r < 0)
+			return err == EFAULT ? ZX_ERR_NOT_FOUND : ZX_ERR_INTERNAL;
+		if (run->exit_reason != KVM_EXIT_MMIO)
+			return ZX_ERR_NOT_SUPPORTED;
+	}
+	return ZX_ERR_NOT_SUPPORTED;
+}
+
 static zx_status_t mem_exit(struct kb_vcpu *v, const struct kb_trap *trap,
 			    zx_port_packet_t *packet)
 {
@@ -470,7 +511,8 @@ static zx_status_t mem_exit(struct kb_vcpu *v, const struct kb_trap *trap,
 	} else {
 		/* A read is completed by the next KVM_RUN, which also advances RIP. */
 		uint64_t cs = cpu_mode(&s) == KB_MODE_LONG64 ? 0 : s.cs.base;
-		decode_at(v, &s, cs + rip, &insn);
+		v->mmio_read_plain = decode_at(v, &s, cs + rip, &insn) == ZX_OK && is_plain_load(&insn);
+		v->mmio_read_rflags = regs->rflags;
 		v->pending_io = KB_PENDING_MMIO_READ;
 	}
 	*packet = (zx_port_packet_t){.key = trap->key, .type = ZX_PKT_TYPE_GUEST_MEM};
@@ -692,6 +734,23 @@ static zx_status_t run_loop(struct kb_vcpu *v, zx_port_packet_t *packet)
 		}
 		if (v->apic.deadline_ns)
 			kb__x86_timer_check(v, kb_clock_monotonic());
+		/* After an MMIO read, Zircon leaves the destination register to the VMM's
+		 * write_state. For a plain load, a register load makes KVM skip its own write of
+		 * mmio.data (notes/pvm-guest-execution.md, "Exits"); everything else, or a VMM that
+		 * changed RFLAGS, needs the instruction retired first. */
+		if (v->pending_io == KB_PENDING_MMIO_READ) {
+			if (v->mmio_read_plain && run->s.regs.regs.rflags == v->mmio_read_rflags) {
+				run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+			} else {
+				zx_status_t st = retire_mmio_read(v);
+				__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				v->pending_io = KB_PENDING_NONE;
+				if (st != ZX_OK) {
+					count_exit(v, KB_EXIT_ERROR);
+					return st;
+				}
+			}
+		}
 		/* One injection per entry (spec §2.6): while an event waits in KVM for an entry
 		 * (KVM_RUN was interrupted before it), queueing another would deliver them out
 		 * of Zircon's order, e.g. an interrupt before the NMI queued ahead of it. */
@@ -700,12 +759,6 @@ static zx_status_t run_loop(struct kb_vcpu *v, zx_port_packet_t *packet)
 			if (st != ZX_OK)
 				return st;
 		}
-		/* After an MMIO read, Zircon leaves the destination register to the VMM's
-		 * write_state: a register load makes KVM skip its own write of mmio.data
-		 * (notes/pvm-guest-execution.md, "Exits"). */
-		if (v->pending_io == KB_PENDING_MMIO_READ)
-			run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-
 		atomic_store(&v->in_run, 1);
 		if (atomic_load(&v->kicked)) {
 			atomic_store(&v->in_run, 0);

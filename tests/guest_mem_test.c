@@ -206,6 +206,88 @@ TEST(mem_read_state_round_trip_keeps_register)
 	EXPECT_EQ(0x5555aaaa5555aaaaull, s.rbx);
 }
 
+/* The arithmetic flags (CF PF AF ZF SF OF) as the guest pushed them. */
+#define USER_FLAGS 0x8d5ull
+
+/* Set the arithmetic flags to `flags` (with the always-one bit, so write_state takes them). */
+static zx_status_t write_flags(struct test_guest *g, zx_vcpu_state_t *s, uint64_t flags)
+{
+	s->rflags = (s->rflags & ~USER_FLAGS) | flags | 2;
+	return write_regs(g, s);
+}
+
+/* A read-modify-write is one packet, as in Zircon where the VMM emulates the whole instruction:
+ * no second packet for its store, and the guest sees the VMM's flags and registers, or the old
+ * ones where the VMM wrote nothing (spec §3.1). */
+TEST(mem_read_modify_write_is_one_packet)
+{
+	AUTO_GUEST g;
+	ASSERT_OK(setup_mmio_guest(&g, GUEST_CODE(guest_mem_rmw)));
+	zx_vcpu_state_t s;
+
+	ASSERT_LOAD(&g, guest_mem_rmw, mem_rmw_or, MMIO + 0x40); /* orl $0x10, 0x40(%rbx) */
+	ASSERT_OK(read_regs(&g, &s));
+	EXPECT_EQ(0x44ull, s.rflags & USER_FLAGS); /* ZF PF of the xor before it */
+	ASSERT_OK(write_flags(&g, &s, 0x80));      /* the VMM's result had SF set */
+
+	ASSERT_LOAD(&g, guest_mem_rmw, mem_rmw_xchg, MMIO + 0x48); /* xchg %rcx, 0x48(%rbx) */
+	ASSERT_OK(read_regs(&g, &s));
+	EXPECT_EQ(0x80ull, s.rflags & USER_FLAGS);
+	EXPECT_EQ(0x1234ull, s.rcx);
+	s.rcx = 0xabcdef0123ull;
+	ASSERT_OK(write_regs(&g, &s));
+
+	/* incl 0x50(%rbx), and this time the VMM writes nothing. */
+	ASSERT_LOAD(&g, guest_mem_rmw, mem_rmw_inc, MMIO + 0x50);
+	ASSERT_OK(enter_and_clean_exit(&g));
+	ASSERT_OK(read_regs(&g, &s));
+	EXPECT_EQ(0x80ull, s.r10 & USER_FLAGS);
+	EXPECT_EQ(0xabcdef0123ull, s.r11);
+	EXPECT_EQ(0x80ull, s.r12 & USER_FLAGS);
+}
+
+/* Reads that compute flags from the value read: the flags are the VMM's (write_state), never
+ * ones computed from data the VMM did not supply; also after a plain load whose VMM changes
+ * RFLAGS. */
+TEST(mem_read_flags_come_from_write_state)
+{
+	AUTO_GUEST g;
+	ASSERT_OK(setup_mmio_guest(&g, GUEST_CODE(guest_mem_read_flags)));
+	zx_vcpu_state_t s;
+
+	/* testl $1: the device bit was set, so ZF and PF clear. */
+	ASSERT_LOAD(&g, guest_mem_read_flags, mem_f_test, MMIO + 0x60);
+	ASSERT_OK(read_regs(&g, &s));
+	ASSERT_OK(write_flags(&g, &s, 0));
+
+	/* cmp 0x68(%rbx), %rcx with 9 there: 5 - 9 sets CF SF AF. */
+	ASSERT_LOAD(&g, guest_mem_read_flags, mem_f_cmp, MMIO + 0x68);
+	ASSERT_OK(read_regs(&g, &s));
+	ASSERT_OK(write_flags(&g, &s, 0x91));
+
+	/* add 0x70(%rbx), %rdx with -7 there: 7 + -7 = 0 with CF PF AF ZF. */
+	ASSERT_LOAD(&g, guest_mem_read_flags, mem_f_add, MMIO + 0x70);
+	ASSERT_OK(read_regs(&g, &s));
+	EXPECT_EQ(7ull, s.rdx);
+	s.rdx = 0;
+	ASSERT_OK(write_flags(&g, &s, 0x55));
+
+	/* mov 0x78(%rbx), %esi, and the VMM also sets CF. */
+	ASSERT_LOAD(&g, guest_mem_read_flags, mem_f_mov, MMIO + 0x78);
+	ASSERT_OK(read_regs(&g, &s));
+	s.rsi = 0x1234;
+	ASSERT_OK(write_flags(&g, &s, 0x01));
+
+	ASSERT_OK(enter_and_clean_exit(&g));
+	ASSERT_OK(read_regs(&g, &s));
+	EXPECT_EQ(0ull, s.r10 & USER_FLAGS);
+	EXPECT_EQ(0x91ull, s.r11 & USER_FLAGS);
+	EXPECT_EQ(0x55ull, s.r12 & USER_FLAGS);
+	EXPECT_EQ(0ull, s.r13);
+	EXPECT_EQ(0x01ull, s.r14 & USER_FLAGS);
+	EXPECT_EQ(0x1234ull, s.r15);
+}
+
 /* A trap covers exactly [addr, addr + size): both ends trap, the byte after is unmapped. */
 TEST(mem_trap_range_ends)
 {

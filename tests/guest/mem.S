@@ -200,3 +200,61 @@ AT mem_gs_r
 AT mem_gs_r_end
 	EXIT
 GUEST_END guest_mem_fs_gs
+
+/* Read-modify-write instructions on a MEM trap: each is one packet, and the guest sees only the
+ * registers the VMM wrote (spec §3.1). r10 and r12 keep RFLAGS after the OR and the INC, r11
+ * the register the XCHG exchanged. */
+GUEST guest_mem_rmw
+	mov $GUEST_STACK_TOP, %esp
+	mov $MMIO, %ebx
+	mov $0x1234, %ecx
+	xor %eax, %eax
+AT mem_rmw_or
+	orl $0x10, 0x40(%rbx)
+AT mem_rmw_or_end
+	pushfq
+	pop %r10
+AT mem_rmw_xchg
+	xchg %rcx, 0x48(%rbx)
+AT mem_rmw_xchg_end
+	mov %rcx, %r11
+AT mem_rmw_inc
+	incl 0x50(%rbx)
+AT mem_rmw_inc_end
+	pushfq
+	pop %r12
+	EXIT
+GUEST_END guest_mem_rmw
+
+/* Reads that compute flags (TEST, CMP, ADD) and a plain load after which the VMM also changes
+ * RFLAGS: r10, r11, r12 and r14 keep RFLAGS after each, r13 and r15 the loaded registers. */
+GUEST guest_mem_read_flags
+	mov $GUEST_STACK_TOP, %esp
+	mov $MMIO, %ebx
+	mov $5, %ecx
+	xor %eax, %eax
+AT mem_f_test
+	testl $1, 0x60(%rbx)
+AT mem_f_test_end
+	pushfq
+	pop %r10
+AT mem_f_cmp
+	cmp 0x68(%rbx), %rcx
+AT mem_f_cmp_end
+	pushfq
+	pop %r11
+	mov $7, %edx
+AT mem_f_add
+	add 0x70(%rbx), %rdx
+AT mem_f_add_end
+	pushfq
+	pop %r12
+	mov %rdx, %r13
+AT mem_f_mov
+	mov 0x78(%rbx), %esi
+AT mem_f_mov_end
+	pushfq
+	pop %r14
+	mov %rsi, %r15
+	EXIT
+GUEST_END guest_mem_read_flags
