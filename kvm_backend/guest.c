@@ -360,6 +360,13 @@ static void guest_destroy(struct kb_object *obj)
 	guest_clear_traps_locked(g);
 	while (g->nmaps)
 		map_remove_locked(g, g->nmaps - 1);
+	for (uint32_t i = 0; i < KB_MAX_VPID; i++) {
+		struct kb_parked_vcpu *pv = &g->parked[i];
+		if (pv->fd >= 0) {
+			munmap(pv->run, pv->run_size);
+			close(pv->fd);
+		}
+	}
 	if (g->vm_fd >= 0)
 		close(g->vm_fd);
 	free(g->maps);
@@ -459,6 +466,8 @@ zx_status_t kb_guest_create(kb_table *table, zx_handle_t resource, uint32_t opti
 	kb__object_init(&g->obj, ZX_OBJ_TYPE_GUEST, &guest_ops, account);
 	pthread_mutex_init(&g->lock, NULL);
 	g->next_vpid = 1;
+	for (uint32_t i = 0; i < KB_MAX_VPID; i++)
+		g->parked[i].fd = -1;
 	g->pvm = host_is_pvm;
 	g->nslots = (uint32_t)nr_memslots;
 	if (g->nslots > account->limits.max_mappings_per_guest)
@@ -623,7 +632,15 @@ zx_status_t kb__guest_register_vcpu(struct kb_guest *g, struct kb_vcpu *vcpu, ui
 		}
 	}
 	if (st == ZX_OK) {
-		vcpu->kvm_id = g->next_kvm_id++;
+		struct kb_parked_vcpu *pv = &g->parked[*out_vpid];
+		vcpu->kvm_id = *out_vpid;
+		if (pv->fd >= 0) {
+			vcpu->fd = pv->fd;
+			vcpu->run = pv->run;
+			vcpu->run_size = pv->run_size;
+			vcpu->recycled = true;
+			pv->fd = -1;
+		}
 		vcpu->next_in_guest = g->vcpus;
 		g->vcpus = vcpu;
 	}
@@ -634,6 +651,11 @@ zx_status_t kb__guest_register_vcpu(struct kb_guest *g, struct kb_vcpu *vcpu, ui
 void kb__guest_unregister_vcpu(struct kb_guest *g, struct kb_vcpu *vcpu)
 {
 	pthread_mutex_lock(&g->lock);
+	if (vcpu->fd >= 0 && vcpu->run) {
+		g->parked[vcpu->vpid] = (struct kb_parked_vcpu){vcpu->fd, vcpu->run, vcpu->run_size};
+		vcpu->fd = -1;
+		vcpu->run = NULL;
+	}
 	g->vpid_used &= ~(1ull << vcpu->vpid);
 	for (struct kb_vcpu **pp = &g->vcpus; *pp; pp = &(*pp)->next_in_guest) {
 		if (*pp == vcpu) {

@@ -149,9 +149,15 @@ struct kb_guest {
 	uint32_t nio_traps, io_traps_cap;
 	uint64_t vpid_used; /* bit i: VPID i in use */
 	uint32_t next_vpid;
-	/* KVM never frees a vcpu id until the VM goes away, so a VPID that comes back gets a
-	 * fresh KVM id: each creation takes the next one. */
-	uint32_t next_kvm_id;
+	/* KVM frees a vcpu only with its VM and counts every vcpu ever created against
+	 * KVM_CAP_MAX_VCPUS (1024 here), while Zircon lets a guest create and close VCPUs without
+	 * end. So a VCPU's KVM vcpu outlives it, parked under its VPID (which is also its KVM id),
+	 * and the next VCPU with that VPID takes it over after a full reset (x86.c). */
+	struct kb_parked_vcpu {
+		int fd; /* -1: none */
+		struct kvm_run *run;
+		size_t run_size;
+	} parked[KB_MAX_VPID];
 	struct kb_vcpu *vcpus; /* every live VCPU, for kick_all */
 	bool traps_closed;     /* the last guest handle is gone */
 	/* read-only after creation */

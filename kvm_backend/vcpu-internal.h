@@ -42,6 +42,7 @@ struct kb_vcpu {
 	size_t run_size;
 	uint32_t vpid;
 	uint32_t kvm_id; /* the KVM vcpu id; the architectural ids all come from vpid */
+	bool recycled;   /* fd is a parked KVM vcpu of an earlier VCPU (kb_guest.parked) */
 	uint64_t tid;
 	struct kb_vcpu *next_in_guest; /* guarded by guest->lock */
 

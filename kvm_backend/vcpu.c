@@ -179,12 +179,12 @@ zx_status_t kb_vcpu_create(kb_table *table, uint64_t tid, zx_handle_t guest, uin
 	pthread_once(&signal_once, signal_setup);
 
 	st = kb__guest_register_vcpu(v->guest, v, &v->vpid);
-	if (st == ZX_OK) {
+	if (st == ZX_OK && !v->recycled) {
 		v->fd = ioctl(v->guest->vm_fd, KVM_CREATE_VCPU, (unsigned long)v->kvm_id);
 		if (v->fd < 0)
 			st = errno == ENOMEM ? ZX_ERR_NO_MEMORY : ZX_ERR_NO_RESOURCES;
 	}
-	if (st == ZX_OK) {
+	if (st == ZX_OK && !v->recycled) {
 		int size = ioctl(kb__kvm_fd(), KVM_GET_VCPU_MMAP_SIZE, 0);
 		v->run_size = size > 0 ? (size_t)size : 0;
 		v->run = size > 0 ? mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,

@@ -4,6 +4,8 @@
  * There is no in-kernel irqchip: every x2APIC MSR access exits to us
  * (KVM_CAP_X86_USER_SPACE_MSR), which is what lets ICR writes become packets
  * (notes/pvm-guest-execution.md, "x2APIC"). */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -123,7 +125,11 @@ static zx_status_t cpuid_setup(struct kb_vcpu *v, uint32_t *out_leaf1_ecx, uint3
 	/* CLOCKSOURCE, NOP_IO_DELAY, CLOCKSOURCE2. */
 	*feat = (struct kvm_cpuid_entry2){.function = 0x40000001, .eax = 1u | 2u | 8u};
 
-	zx_status_t st = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? ZX_ERR_NOT_SUPPORTED : ZX_OK;
+	/* A recycled vcpu keeps the table set for its VPID, which is this one: KVM refuses any
+	 * KVM_SET_CPUID2 after a vcpu ran unless it is equal to what KVM holds, and PVM's additions
+	 * make it differ. */
+	zx_status_t st =
+		!v->recycled && ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? ZX_ERR_NOT_SUPPORTED : ZX_OK;
 	/* PVM ORs the host's native features into the table: read back what the VCPU has. */
 	if (st == ZX_OK && ioctl(v->fd, KVM_GET_CPUID2, c) < 0)
 		st = ZX_ERR_INTERNAL;
@@ -146,11 +152,89 @@ static struct kvm_segment seg(uint16_t sel, uint64_t base, uint8_t type, uint8_t
 	};
 }
 
+/* The MSRs a guest can write that KVM keeps per vcpu, with their power-up values (Intel SDM
+ * vol 3, 10.1.1 and 11.12.4 for PAT): SYSENTER, PAT, the SYSCALL set, KERNEL_GS_BASE, TSC_AUX
+ * and both kvmclock MSRs (CPUID 0x40000001 offers kvmclock). EFER and the FS/GS bases travel
+ * with the segment registers. */
+static const struct {
+	uint32_t index;
+	uint64_t value;
+} reset_msrs[] = {
+	{0x174, 0},      {0x175, 0},      {0x176, 0},      {0x277, 0x0007040600070406ull},
+	{0xc0000081, 0}, {0xc0000082, 0}, {0xc0000083, 0}, {0xc0000084, 0},
+	{0xc0000102, 0}, {0xc0000103, 0}, {0x12, 0},       {0x4b564d01, 0},
+};
+
+/* A parked KVM vcpu taken over by a new VCPU (kb_guest.parked): make it a new one. Whatever
+ * the last owner left: a pending IO or MMIO completion, a pending or injected event, an
+ * interrupt shadow, NMI masking, debug registers, FPU/SSE/AVX state and written MSRs. CPUID is
+ * the same table (same VPID); registers and segments follow in kb__x86_vcpu_setup. */
+static zx_status_t reset_recycled(struct kb_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	/* KVM_RUN with immediate_exit completes a pending exit without entering the guest
+	 * (api.rst, "immediate_exit"); a read-modify-write's store exits once more. */
+	int r = -1;
+	for (int i = 0; i < 4 && r != 0; i++) {
+		run->kvm_dirty_regs = 0;
+		run->request_interrupt_window = 0;
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		r = ioctl(v->fd, KVM_RUN, 0) < 0 && errno == EINTR ? 0 : -1;
+	}
+	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (r != 0)
+		return ZX_ERR_INTERNAL;
+
+	struct kvm_vcpu_events ev = {.flags = KVM_VCPUEVENT_VALID_NMI_PENDING |
+					      KVM_VCPUEVENT_VALID_SHADOW};
+	struct kvm_debugregs dbg = {.dr6 = 0xffff0ff0, .dr7 = 0x400};
+	if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0 || ioctl(v->fd, KVM_SET_DEBUGREGS, &dbg) < 0)
+		return ZX_ERR_INTERNAL;
+
+	/* FPU and extended state in their initial configuration: XSTATE_BV 0 puts every
+	 * component in its init state; FCW and MXCSR as after FNINIT/reset. */
+	struct kvm_xsave *xs = calloc(1, sizeof(*xs));
+	if (!xs)
+		return ZX_ERR_NO_MEMORY;
+	uint16_t fcw = 0x37f;
+	uint32_t mxcsr = 0x1f80;
+	memcpy((uint8_t *)xs->region, &fcw, sizeof(fcw));
+	memcpy((uint8_t *)xs->region + 24, &mxcsr, sizeof(mxcsr));
+	r = ioctl(v->fd, KVM_SET_XSAVE, xs);
+	free(xs);
+	if (r < 0) {
+		struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
+		if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
+			return ZX_ERR_INTERNAL;
+	}
+
+	/* KVM_SET_MSRS stops at the first MSR it refuses: skip that one and go on. */
+	struct {
+		struct kvm_msrs head;
+		struct kvm_msr_entry e[ZXVM_ARRAY_SIZE(reset_msrs)];
+	} m;
+	for (size_t first = 0; first < ZXVM_ARRAY_SIZE(reset_msrs);) {
+		size_t n = ZXVM_ARRAY_SIZE(reset_msrs) - first;
+		memset(&m, 0, sizeof(m));
+		m.head.nmsrs = (uint32_t)n;
+		for (size_t i = 0; i < n; i++)
+			m.e[i] = (struct kvm_msr_entry){.index = reset_msrs[first + i].index,
+							.data = reset_msrs[first + i].value};
+		r = ioctl(v->fd, KVM_SET_MSRS, &m);
+		if (r < 0)
+			return ZX_ERR_INTERNAL;
+		first += (size_t)r + 1;
+	}
+	return ZX_OK;
+}
+
 zx_status_t kb__x86_vcpu_setup(struct kb_vcpu *v, zx_vaddr_t entry)
 {
 	uint32_t ecx1, ebx7;
 	uint64_t xcr0_mask;
-	zx_status_t st = cpuid_setup(v, &ecx1, &ebx7, &xcr0_mask);
+	zx_status_t st = v->recycled ? reset_recycled(v) : ZX_OK;
+	if (st == ZX_OK)
+		st = cpuid_setup(v, &ecx1, &ebx7, &xcr0_mask);
 	if (st != ZX_OK)
 		return st;
 	bool bsp = v->vpid == 1;

@@ -189,3 +189,30 @@ AT state_ap_ip
 	EXIT
 	.code64
 GUEST_END guest_state_ap
+
+/* What a VCPU finds that an earlier VCPU of its VPID could have left (a recycled KVM vcpu must
+ * look new): LSTAR, SYSENTER_CS and the x2APIC ID go to OUT + 0x100..0x110; then it writes
+ * LSTAR and SYSENTER_CS and leaves an MMIO read pending at 0x10000000. */
+GUEST guest_state_dirty
+	mov $0xc0000082, %ecx
+	rdmsr
+	mov %eax, OUT + 0x100
+	mov %edx, OUT + 0x104
+	mov $0x174, %ecx
+	rdmsr
+	mov %eax, OUT + 0x108
+	mov $0x802, %ecx
+	rdmsr
+	mov %eax, OUT + 0x110
+	mov $0xc0000082, %ecx
+	mov $0x5a5a0000, %eax
+	mov $0xffffffff, %edx
+	wrmsr
+	mov $0x174, %ecx
+	mov $0x10, %eax
+	xor %edx, %edx
+	wrmsr
+	mov $0x1234, %r15
+	mov 0x10000000, %eax
+	EXIT
+GUEST_END guest_state_dirty
