@@ -5,11 +5,14 @@
  * that thread's VcpuStream: one batch per request (send + receive). The session's Lease
  * stream is held by a background thread, so the daemon closes the session when this process
  * goes away, however it goes. */
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -305,6 +308,20 @@ static void lease_start(void)
 	pthread_create(&lease_thread, NULL, lease_main, NULL);
 }
 
+/* gRPC reports any failed connect as UNAVAILABLE. For a unix socket the caller may not write
+ * (connect(2) needs write permission on it, or search permission on a folder above it), say
+ * ACCESS_DENIED rather than PEER_CLOSED: the daemon is there, the caller is not let in (DESIGN.md
+ * "Wire API"). Target forms: unix:PATH and unix://ABSOLUTE_PATH. */
+static bool unix_socket_refused(const char *target)
+{
+	if (strncmp(target, "unix:", 5) != 0)
+		return false;
+	const char *path = target + 5;
+	if (strncmp(path, "//", 2) == 0)
+		path += 2;
+	return access(path, W_OK) != 0 && errno == EACCES;
+}
+
 static void init_once(void)
 {
 	grpc_init();
@@ -355,6 +372,8 @@ zx_status_t zxc_connect(const char *target, const char *session_name, zx_handle_
 	} else {
 		grpc_channel_destroy(channel);
 		channel = NULL;
+		if (st == ZX_ERR_PEER_CLOSED && unix_socket_refused(target))
+			st = ZX_ERR_ACCESS_DENIED;
 	}
 	DONE(resp);
 }

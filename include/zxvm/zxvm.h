@@ -17,8 +17,9 @@ extern "C" {
  * no daemon), or NULL for $ZXVM_ADDR, else unix:/run/zxvmd/zxvmd.sock. On success
  * *out_hypervisor_resource is a handle to the hypervisor resource, for zx_guest_create.
  * Errors: ZX_ERR_BAD_STATE (already connected), ZX_ERR_INVALID_ARGS (bad target or NULL out),
- * ZX_ERR_PEER_CLOSED (no daemon there), ZX_ERR_ACCESS_DENIED (refused), ZX_ERR_NOT_SUPPORTED
- * (inproc: without usable /dev/kvm). */
+ * ZX_ERR_PEER_CLOSED (no daemon there, or a TLS handshake that failed), ZX_ERR_ACCESS_DENIED
+ * (the caller may not open the unix socket), ZX_ERR_NOT_SUPPORTED (inproc: without usable
+ * /dev/kvm). */
 zx_status_t zxvm_connect(const char *target, zx_handle_t *out_hypervisor_resource);
 
 /* Like zxvm_connect, but attach to (or create) the named persistent session `session` of the

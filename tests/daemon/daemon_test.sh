@@ -146,6 +146,13 @@ scenario_peers()
 	else
 		fail "zxvmd logged nothing about uid 65534 pid $PEER_PID (log: $ZXD_LOG)"
 	fi
+	# A socket the client may not open: connect is refused with ZX_ERR_ACCESS_DENIED (the
+	# daemon is there; gRPC alone would only say UNAVAILABLE).
+	chmod 0660 "$sock"
+	start_client "${nobody[@]}" -- guest-create
+	client_line 20 || LINE=
+	end_client
+	ok "uid 65534, socket mode 0660, not in its group: zxvm_connect" "connect ZX_ERR_ACCESS_DENIED" "$LINE"
 	zxd_stop 10
 	ok "zxvmd exit status" 0 "$ZXD_RC"
 	zxd_cleanup
