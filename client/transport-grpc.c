@@ -79,13 +79,13 @@ static struct thread_state *my_state(void)
 	return ts;
 }
 
+/* The method's index in the service (and in methods[]): a binary search of protobuf-c's sorted
+ * name index. */
 static int method_index(const char *name)
 {
 	const ProtobufCServiceDescriptor *d = &zxvm__v1__hypervisor__descriptor;
-	for (unsigned i = 0; i < d->n_methods; i++)
-		if (strcmp(d->methods[i].name, name) == 0)
-			return (int)i;
-	return -1;
+	const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d, name);
+	return m ? (int)(m - d->methods) : -1;
 }
 
 /* gRPC status → zx_status_t (DESIGN.md "Wire API"). */
