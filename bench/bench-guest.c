@@ -5,22 +5,10 @@
 
 #include "bench-guest.h"
 
-const uint8_t bench_guest_code[4] = {0xe6, BENCH_GUEST_PORT, 0xeb, 0xfc};
-
-void bench_guest_page_tables(uint64_t *pt)
-{
-	/* P | RW for the tables, P | RW | PS for the 2 MiB leaves (Intel SDM vol 3, 4.5). */
-	pt[0] = 0x1000 | 0x3;
-	for (uint64_t i = 0; i < 4; i++)
-		pt[0x1000 / 8 + i] = (0x2000 + i * 0x1000) | 0x3;
-	for (uint64_t i = 0; i < 4 * 512; i++)
-		pt[0x2000 / 8 + i] = (i << 21) | 0x83;
-}
-
 bool bench_guest_packet_ok(const zx_port_packet_t *p)
 {
 	return p->type == ZX_PKT_TYPE_GUEST_IO && p->key == BENCH_GUEST_KEY &&
-	       p->guest_io.port == BENCH_GUEST_PORT && p->guest_io.access_size == 1 &&
+	       p->guest_io.port == BENCH_KVM_PORT && p->guest_io.access_size == 1 &&
 	       !p->guest_io.input;
 }
 
@@ -35,23 +23,23 @@ bool bench_guest_packet_ok(const zx_port_packet_t *p)
 
 zx_status_t bench_guest_create(zx_handle_t resource, struct bench_guest *g, const char **out_what)
 {
-	static uint64_t pt[BENCH_GUEST_PT_SIZE / 8];
+	static uint64_t pt[BENCH_KVM_PT_SIZE / 8];
 	zx_handle_t vmo;
 	zx_vaddr_t addr;
 	zx_port_packet_t p;
 	STEP(zx_guest_create(resource, 0, &g->guest, &g->vmar));
-	STEP(zx_vmo_create(BENCH_GUEST_RAM_SIZE, 0, &vmo));
+	STEP(zx_vmo_create(BENCH_KVM_RAM_SIZE, 0, &vmo));
 	STEP(zx_vmo_replace_as_executable(vmo, ZX_HANDLE_INVALID, &g->vmo));
 	memset(pt, 0, sizeof(pt));
-	bench_guest_page_tables(pt);
+	bench_kvm_page_tables(pt);
 	STEP(zx_vmo_write(g->vmo, pt, 0, sizeof(pt)));
-	STEP(zx_vmo_write(g->vmo, bench_guest_code, BENCH_GUEST_ENTRY, sizeof(bench_guest_code)));
+	STEP(zx_vmo_write(g->vmo, bench_kvm_loop_out, BENCH_KVM_ENTRY, sizeof(bench_kvm_loop_out)));
 	STEP(zx_vmar_map(g->vmar,
 			 ZX_VM_PERM_READ | ZX_VM_PERM_WRITE | ZX_VM_PERM_EXECUTE | ZX_VM_SPECIFIC,
-			 0, g->vmo, 0, BENCH_GUEST_RAM_SIZE, &addr));
-	STEP(zx_guest_set_trap(g->guest, ZX_GUEST_TRAP_IO, BENCH_GUEST_PORT, 1, ZX_HANDLE_INVALID,
+			 0, g->vmo, 0, BENCH_KVM_RAM_SIZE, &addr));
+	STEP(zx_guest_set_trap(g->guest, ZX_GUEST_TRAP_IO, BENCH_KVM_PORT, 1, ZX_HANDLE_INVALID,
 			       BENCH_GUEST_KEY));
-	STEP(zx_vcpu_create(g->guest, 0, BENCH_GUEST_ENTRY, &g->vcpu));
+	STEP(zx_vcpu_create(g->guest, 0, BENCH_KVM_ENTRY, &g->vcpu));
 	STEP(zx_vcpu_enter(g->vcpu, &p));
 	if (!bench_guest_packet_ok(&p)) {
 		*out_what = "the first exit (not the loop's GUEST_IO packet)";

@@ -1,7 +1,7 @@
 /* The guest of the benchmarks that go through the public API (P3, P4) or its wire messages
- * (P2): `1: out %al, $0x10; jmp 1b` in 64-bit long mode, with identity page tables as
- * tests/harness/guest.c builds them and an IO trap on port 0x10 (spec §2.4, §3.2), so that
- * every zx_vcpu_enter ends in one ZX_PKT_TYPE_GUEST_IO packet. */
+ * (P2): the `out` loop of bench-kvm.h, `1: out %al, $0x10; jmp 1b` in 64-bit long mode with
+ * its identity page tables, and an IO trap on port 0x10 (spec §2.4, §3.2), so that every
+ * zx_vcpu_enter ends in one ZX_PKT_TYPE_GUEST_IO packet. */
 #pragma once
 
 #include <stdbool.h>
@@ -10,18 +10,10 @@
 
 #include <zircon/syscalls.h>
 
-#define BENCH_GUEST_PORT 0x10
+#include "bench-kvm.h"
+
+/* The key of the IO trap on the loop's port, in every packet it gives. */
 #define BENCH_GUEST_KEY 0x91u
-#define BENCH_GUEST_RAM_SIZE (2u << 20) /* guest RAM at GPA 0 */
-#define BENCH_GUEST_ENTRY 0x10000u	/* where the code goes and the VCPU starts */
-#define BENCH_GUEST_PT_SIZE 0x6000u	/* PML4 0x0, PDPT 0x1000, four PDs 0x2000-0x5fff */
-
-/* OUT imm8, AL (E6 ib); JMP rel8 -4 (EB cb): back to the out (Intel SDM vol 2). */
-extern const uint8_t bench_guest_code[4];
-
-/* Identity page tables for the low 4 GiB with 2 MiB pages into pt (BENCH_GUEST_PT_SIZE
- * bytes, zeroed by the caller). */
-void bench_guest_page_tables(uint64_t *pt);
 
 /* Whether a packet is the loop's exit: GUEST_IO, the trap's key, port 0x10, 1 byte, out. */
 bool bench_guest_packet_ok(const zx_port_packet_t *p);

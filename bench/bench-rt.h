@@ -77,17 +77,26 @@ struct bench_rt_side {
 	void *ctx;
 };
 
+/* Raw KVM exits timed per repetition (bench-kvm.h, the `out` loop on the client's thread). */
+#define BENCH_RT_EXITS 5000ul
+
 struct bench_rt_result {
 	enum bench_placement placement;
 	unsigned long server_cpus;
 	double floor_us[BENCH_RT_MAX_REPS]; /* time per round trip of each repetition */
 	double zxvm_us[BENCH_RT_MAX_REPS];
+	double exit_us[BENCH_RT_MAX_REPS]; /* time per raw KVM exit of each repetition */
 	double floor_median, zxvm_median, ratio;
+	/* The exit's median and the ratio of a daemon that added only the exit to the floor,
+	 * (floor + exit) / floor: the best any zxvm whose round trip costs at least the
+	 * floor's can do on this placement. */
+	double exit_median, exit_bound;
 };
 
 /* For each placement: move the servers there, warm both sides up (min(calls, 2000) round
  * trips), then reps repetitions of calls round trips, alternating the sides and which one
- * goes first. res has one entry per placement. */
+ * goes first. Unless o->only, each repetition first times BENCH_RT_EXITS raw KVM exits
+ * (after a warm-up of its own), on the calling thread. res has one entry per placement. */
 int bench_rt_measure(const struct bench_rt_opts *o, struct bench_server *const *servers,
 		     size_t nservers, const struct bench_rt_side *floor_side,
 		     const struct bench_rt_side *zxvm_side, struct bench_rt_result *res);

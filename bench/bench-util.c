@@ -1,6 +1,7 @@
 /* The helpers of bench-util.h. */
 #include <errno.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -69,6 +70,17 @@ bool bench_parse_count(const char *s, unsigned long min, unsigned long max, unsi
 bool bench_kvm_is_pvm(void)
 {
 	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+int bench_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", program_invocation_short_name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return -1;
 }
 
 void bench_json_array(FILE *f, const double *values, size_t n, int precision)

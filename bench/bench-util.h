@@ -1,6 +1,7 @@
-/* Helpers shared by the benchmarks of bench/: a clock, medians, CPU pinning, flag parsing and
- * JSON output. Every benchmark times its own floor in the same run (README.md), so these only
- * have to make two measurements comparable: same thread, same CPU, same clock, same statistic. */
+/* Helpers shared by the benchmarks of bench/: a clock, medians, CPU pinning, flag parsing, error
+ * messages and JSON output. Every benchmark times its own floor in the same run (README.md), so
+ * these only have to make two measurements comparable: same thread, same CPU, same clock, same
+ * statistic. */
 #pragma once
 
 #include <stdbool.h>
@@ -25,6 +26,10 @@ bool bench_parse_count(const char *s, unsigned long min, unsigned long max, unsi
 /* Whether /dev/kvm is PVM (software nested KVM, notes/kvm-on-this-machine.md), where every exit
  * costs 5-20x more than on bare metal: the numbers are printed with the platform they came from. */
 bool bench_kvm_is_pvm(void);
+
+/* Print "PROGRAM: " (program_invocation_short_name), the message and a newline to stderr.
+ * Returns -1, for `return bench_fail(...)`. */
+int bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Print values[0..n) as a JSON array of numbers with the given printf precision. */
 void bench_json_array(FILE *f, const double *values, size_t n, int precision);

@@ -171,7 +171,7 @@ static int raw_enter(struct raw *r)
 /* The guest, its memory and its VCPU through the raw calls, run to the first exit. */
 static int raw_guest(struct raw *r, uint32_t resource)
 {
-	static uint64_t pt[BENCH_GUEST_PT_SIZE / 8];
+	static uint64_t pt[BENCH_KVM_PT_SIZE / 8];
 	uint32_t guest, vmar, vmo, vmo_x;
 	uint64_t addr;
 	int32_t st;
@@ -186,7 +186,7 @@ static int raw_guest(struct raw *r, uint32_t resource)
 	protobuf_c_message_free_unpacked(&gr->base, NULL);
 
 	Zxvm__V1__VmoCreateRequest vc = ZXVM__V1__VMO_CREATE_REQUEST__INIT;
-	vc.size = BENCH_GUEST_RAM_SIZE;
+	vc.size = BENCH_KVM_RAM_SIZE;
 	RAW(r, "VmoCreate", vc, Zxvm__V1__HandleResponse, handle, vmo);
 
 	Zxvm__V1__VmoReplaceAsExecutableRequest vx =
@@ -195,34 +195,34 @@ static int raw_guest(struct raw *r, uint32_t resource)
 	RAW(r, "VmoReplaceAsExecutable", vx, Zxvm__V1__HandleResponse, handle, vmo_x);
 
 	memset(pt, 0, sizeof(pt));
-	bench_guest_page_tables(pt);
+	bench_kvm_page_tables(pt);
 	Zxvm__V1__VmoWriteRequest vw = ZXVM__V1__VMO_WRITE_REQUEST__INIT;
 	vw.vmo = vmo_x;
 	vw.data = (ProtobufCBinaryData){.len = sizeof(pt), .data = (uint8_t *)pt};
 	RAW(r, "VmoWrite", vw, Zxvm__V1__StatusResponse, status, st);
-	vw.offset = BENCH_GUEST_ENTRY;
-	vw.data = (ProtobufCBinaryData){.len = sizeof(bench_guest_code),
-					.data = (uint8_t *)bench_guest_code};
+	vw.offset = BENCH_KVM_ENTRY;
+	vw.data = (ProtobufCBinaryData){.len = sizeof(bench_kvm_loop_out),
+					.data = (uint8_t *)bench_kvm_loop_out};
 	RAW(r, "VmoWrite", vw, Zxvm__V1__StatusResponse, status, st);
 
 	Zxvm__V1__VmarMapRequest vm = ZXVM__V1__VMAR_MAP_REQUEST__INIT;
 	vm.vmar = vmar;
 	vm.options = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE | ZX_VM_PERM_EXECUTE | ZX_VM_SPECIFIC;
 	vm.vmo = vmo_x;
-	vm.len = BENCH_GUEST_RAM_SIZE;
+	vm.len = BENCH_KVM_RAM_SIZE;
 	RAW(r, "VmarMap", vm, Zxvm__V1__VmarMapResponse, mapped_addr, addr);
 
 	Zxvm__V1__GuestSetTrapRequest tr = ZXVM__V1__GUEST_SET_TRAP_REQUEST__INIT;
 	tr.guest = guest;
 	tr.kind = ZX_GUEST_TRAP_IO;
-	tr.addr = BENCH_GUEST_PORT;
+	tr.addr = BENCH_KVM_PORT;
 	tr.size = 1;
 	tr.key = BENCH_GUEST_KEY;
 	RAW(r, "GuestSetTrap", tr, Zxvm__V1__StatusResponse, status, st);
 
 	Zxvm__V1__VcpuCreateRequest cr = ZXVM__V1__VCPU_CREATE_REQUEST__INIT;
 	cr.guest = guest;
-	cr.entry = BENCH_GUEST_ENTRY;
+	cr.entry = BENCH_KVM_ENTRY;
 	RAW(r, "VcpuCreate", cr, Zxvm__V1__HandleResponse, handle, r->vcpu);
 	(void)addr;
 	(void)st;
@@ -274,7 +274,7 @@ static int floor_run(void *arg, unsigned long n)
 static void floor_message(struct floor_ctx *f)
 {
 	zx_port_packet_t p = {.key = BENCH_GUEST_KEY, .type = ZX_PKT_TYPE_GUEST_IO};
-	p.guest_io.port = BENCH_GUEST_PORT;
+	p.guest_io.port = BENCH_KVM_PORT;
 	p.guest_io.access_size = 1;
 	struct zxp_packet pkt;
 	zxp_packet_encode(&p, &pkt);

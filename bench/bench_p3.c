@@ -82,7 +82,7 @@ static int zxvm_run(void *arg, unsigned long n)
 static void floor_message(struct floor_ctx *f)
 {
 	zx_port_packet_t p = {.key = BENCH_GUEST_KEY, .type = ZX_PKT_TYPE_GUEST_IO};
-	p.guest_io.port = BENCH_GUEST_PORT;
+	p.guest_io.port = BENCH_KVM_PORT;
 	p.guest_io.access_size = 1;
 	struct zxp_packet pkt;
 	zxp_packet_encode(&p, &pkt);
