@@ -96,10 +96,10 @@ static int add_rules(scmp_filter_ctx ctx)
 		rc = allow_all(ctx, sanitizer_allowed, ZXVM_ARRAY_SIZE(sanitizer_allowed));
 	for (size_t i = 0; rc == 0 && i < ZXVM_ARRAY_SIZE(allowed_prctl); i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)allowed_prctl[i]));
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)allowed_prctl[i], 0));
 	for (size_t i = 0; rc == 0 && i < ZXVM_ARRAY_SIZE(allowed_af); i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)allowed_af[i]));
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)allowed_af[i], 0));
 	/* New threads, not processes. clone3 passes its flags in memory a filter cannot read:
 	 * it answers ENOSYS, and glibc then falls back to clone, whose flags it can. */
 	if (rc == 0)

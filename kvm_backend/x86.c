@@ -209,17 +209,18 @@ static zx_status_t reset_recycled(struct kb_vcpu *v)
 	}
 
 	/* KVM_SET_MSRS stops at the first MSR it refuses: skip that one and go on. */
-	struct {
+	union {
 		struct kvm_msrs head;
-		struct kvm_msr_entry e[ZXVM_ARRAY_SIZE(reset_msrs)];
+		uint8_t bytes[sizeof(struct kvm_msrs) +
+			      ZXVM_ARRAY_SIZE(reset_msrs) * sizeof(struct kvm_msr_entry)];
 	} m;
 	for (size_t first = 0; first < ZXVM_ARRAY_SIZE(reset_msrs);) {
 		size_t n = ZXVM_ARRAY_SIZE(reset_msrs) - first;
 		memset(&m, 0, sizeof(m));
 		m.head.nmsrs = (uint32_t)n;
 		for (size_t i = 0; i < n; i++)
-			m.e[i] = (struct kvm_msr_entry){.index = reset_msrs[first + i].index,
-							.data = reset_msrs[first + i].value};
+			m.head.entries[i] = (struct kvm_msr_entry){
+				.index = reset_msrs[first + i].index, .data = reset_msrs[first + i].value};
 		r = ioctl(v->fd, KVM_SET_MSRS, &m);
 		if (r < 0)
 			return ZX_ERR_INTERNAL;
@@ -287,11 +288,11 @@ zx_status_t kb__x86_vcpu_setup(struct kb_vcpu *v, zx_vaddr_t entry)
 	sigset_t mask;
 	pthread_sigmask(SIG_SETMASK, NULL, &mask);
 	sigdelset(&mask, KB_KICK_SIGNAL);
-	struct {
+	union {
 		struct kvm_signal_mask head;
-		uint8_t set[8];
+		uint8_t bytes[sizeof(struct kvm_signal_mask) + 8];
 	} km = {.head.len = 8};
-	memcpy(km.set, &mask, 8);
+	memcpy(km.head.sigset, &mask, 8);
 	if (ioctl(v->fd, KVM_SET_SIGNAL_MASK, &km) < 0)
 		return ZX_ERR_INTERNAL;
 
@@ -547,11 +548,12 @@ static zx_status_t icr_write(struct kb_vcpu *v, uint64_t icr, zx_port_packet_t *
  * (a new VM counts from about 0 on bare metal; PVM passes the host's through). */
 static uint64_t guest_tsc(struct kb_vcpu *v)
 {
-	struct {
+	union {
 		struct kvm_msrs head;
-		struct kvm_msr_entry entry;
-	} m = {.head.nmsrs = 1, .entry.index = 0x10 /* IA32_TIME_STAMP_COUNTER */};
-	return ioctl(v->fd, KVM_GET_MSRS, &m) == 1 ? m.entry.data : __rdtsc();
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} m = {.head.nmsrs = 1};
+	m.head.entries[0].index = 0x10; /* IA32_TIME_STAMP_COUNTER */
+	return ioctl(v->fd, KVM_GET_MSRS, &m) == 1 ? m.head.entries[0].data : __rdtsc();
 }
 
 static zx_status_t msr_write(struct kb_vcpu *v, uint32_t msr, uint64_t val, zx_port_packet_t *p,
