@@ -3,7 +3,8 @@
  * MSRs, CPUID, VMCALL and emulation fix-ups, HLT, shutdowns). Nothing a guest does may crash
  * the process, hang an enter past the watchdog, or make an enter answer something but a
  * packet or a status. Input: flags (bits 0-2: enters - 1; bit 3: a vector to interrupt with
- * follows; bit 4: answer every `in` with write_state(IO)), then the code, at the entry. */
+ * follows; bit 4: answer every `in` with write_state(IO); bit 5: answer every MEM packet with
+ * write_state of changed registers and flags), then the code, at the entry. */
 #include <string.h>
 
 #include <zircon/errors.h>
@@ -75,6 +76,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 "MEM packet key %lu addr %#lx", p.key, p.guest_mem.addr);
 			FZ_CHECK(p.guest_mem.instruction_size <= 15, "instruction size %u",
 				 p.guest_mem.instruction_size);
+			if (flags & 0x20) {
+				/* A VMM's answer: registers and flags of its own (the retirement
+				 * of reads and read-modify-writes, vcpu.c). */
+				zx_vcpu_state_t s;
+				FZ_CHECK(kb_vcpu_read_state(fz.table, fz.tid, g.vcpu, ZX_VCPU_STATE,
+							    &s, sizeof(s)) == ZX_OK,
+					 "read state");
+				s.rax ^= 0x5aa5;
+				s.rflags ^= 0x8d5;
+				FZ_CHECK(kb_vcpu_write_state(fz.table, fz.tid, g.vcpu, ZX_VCPU_STATE,
+							     &s, sizeof(s)) == ZX_OK,
+					 "write state");
+			}
 		}
 	}
 	/* The next input makes its own VCPU, so a late kick of the watchdog lands on this one. */
