@@ -10,10 +10,12 @@
 
 #define ZXD_DEFAULT_SOCKET "unix:/run/zxvmd/zxvmd.sock"
 
+static const char default_group[] = "zxvm";
+
 void zxd_config_defaults(struct zxd_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->group = "zxvm";
+	cfg->group = default_group;
 	cfg->log_level = ZXD_LOG_INFO;
 	cfg->max_sessions = 1024;
 	cfg->max_message_bytes = 16u << 20;
@@ -139,6 +141,16 @@ static const char *keep(const char *val)
 	return copy;
 }
 
+/* A setting given again (flag after config file, or twice) replaces the earlier copy. The
+ * defaults are literals, never kept copies: the group's is told apart by address. */
+static void replace(const char **slot, const char *val)
+{
+	const char *old = *slot;
+	*slot = keep(val);
+	if (old && old != default_group)
+		free((char *)old);
+}
+
 /* KEY = VALUE lines; # comments; blank lines. */
 static int read_file(struct zxd_config *cfg, const char *path)
 {
@@ -206,13 +218,13 @@ static int apply(struct zxd_config *cfg, int opt, const char *key, const char *v
 		cfg->listen[cfg->nlisten++] = keep(val);
 		return 0;
 	case OPT_TLS_CERT:
-		cfg->tls_cert = keep(val);
+		replace(&cfg->tls_cert, val);
 		return 0;
 	case OPT_TLS_KEY:
-		cfg->tls_key = keep(val);
+		replace(&cfg->tls_key, val);
 		return 0;
 	case OPT_TLS_CA:
-		cfg->tls_client_ca = keep(val);
+		replace(&cfg->tls_client_ca, val);
 		return 0;
 	case OPT_INSECURE:
 		cfg->allow_insecure_loopback = true;
@@ -221,7 +233,7 @@ static int apply(struct zxd_config *cfg, int opt, const char *key, const char *v
 		cfg->no_seccomp = true;
 		return 0;
 	case OPT_GROUP:
-		cfg->group = keep(val);
+		replace(&cfg->group, val);
 		return 0;
 	case OPT_CONFIG:
 		return read_file(cfg, val);
