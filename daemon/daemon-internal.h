@@ -154,5 +154,9 @@ struct uv_loop_s;
 int zxd_server_start(const struct zxd_config *cfg, struct uv_loop_s *loop);
 /* Stop accepting, cancel what is pending, and return when every call is done. */
 void zxd_server_shutdown(void);
+/* SIGHUP: read the TLS certificate, key and client CA again now; new connections use a set
+ * that reads and looks like PEM, a set that does not is logged and the one in use stays. The
+ * files are also re-read at the first handshake after one of them changed. */
+void zxd_server_reload_tls(void);
 /* Peer identity of a unix connection accepted by us (fd → credentials). */
 void zxd_server_note_unix_peer(int fd, const struct ucred *cred);

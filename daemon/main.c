@@ -1,6 +1,7 @@
 /* zxvmd: the daemon. Parses flags, checks KVM, starts the gRPC server, and runs the libuv
  * control loop: signals (SIGTERM/SIGINT: stop accepting, kick every VCPU, answer what is
- * pending, exit 0), systemd notification and watchdog, and the unix-socket accepts. */
+ * pending, exit 0; SIGHUP: read the TLS certificates again), systemd notification and
+ * watchdog, and the unix-socket accepts. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 #include "daemon-internal.h"
 
 static uv_loop_t loop;
-static uv_signal_t sigterm, sigint;
+static uv_signal_t sigterm, sigint, sighup;
 static uv_timer_t watchdog, status_timer;
 static int exit_code;
 
@@ -24,6 +25,12 @@ static void stop(uv_signal_t *h, int signum)
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	zxd_server_shutdown();
 	uv_stop(&loop);
+}
+
+static void reload(uv_signal_t *h, int signum)
+{
+	zxd_log(ZXD_LOG_NOTICE, "%s: reading the TLS certificate files again", strsignal(signum));
+	zxd_server_reload_tls();
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -70,6 +77,8 @@ int main(int argc, char **argv)
 	uv_signal_start_oneshot(&sigterm, stop, SIGTERM);
 	uv_signal_init(&loop, &sigint);
 	uv_signal_start_oneshot(&sigint, stop, SIGINT);
+	uv_signal_init(&loop, &sighup);
+	uv_signal_start(&sighup, reload, SIGHUP);
 	uint64_t wd_usec = 0;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
 		uv_timer_init(&loop, &watchdog);

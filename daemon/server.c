@@ -7,8 +7,8 @@
  *
  * Listeners: unix sockets are accepted by us on the libuv loop so that SO_PEERCRED tells who
  * the peer is, then handed to gRPC (grpc_server_add_channel_from_fd; gRPC 1.51 cannot adopt a
- * listening fd). TCP listeners are gRPC's own, with mutual TLS; plain TCP only on loopback and
- * only when asked for. */
+ * listening fd). TCP listeners are gRPC's own, with mutual TLS (certificates re-read while
+ * serving, see "TLS certificates" below); plain TCP only on loopback and only when asked for. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -720,23 +720,226 @@ static bool is_loopback(const char *addr)
 	       strncmp(addr, "localhost:", 10) == 0;
 }
 
-static char *read_pem(const char *path)
+/* ---- TLS certificates, re-read while serving ----
+ *
+ * Every TCP listener's credentials take their certificates from a fetcher that gRPC calls at
+ * each new handshake (and once when the listener is added). The fetcher looks at the three
+ * files (certificate, key, client CA): when one of them is another file or was rewritten since
+ * it was last read (device, inode, size or modification time differ), the set is read again.
+ * SIGHUP reads it whatever the files look like (zxd_server_reload_tls). A set that reads and
+ * looks like PEM becomes the one in use: a new generation, which each listener's fetcher hands
+ * to gRPC once. A set that does not is refused with a line per bad file, and the set in use
+ * stays; it is tried again when a file changes again or on the next SIGHUP. Connections keep
+ * the certificates they were made with. The client certificate is required and verified with
+ * every set, as with the first. */
+
+enum { TLS_CERT, TLS_KEY, TLS_CA, TLS_NFILES };
+
+#define TLS_MAX_FILE_BYTES (1u << 20)
+
+/* What tells one version of a file from another without reading it. */
+struct tls_file_id {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim;
+};
+
+static const char *const tls_file_what[TLS_NFILES] = {"certificate", "key", "client CA"};
+
+static struct {
+	pthread_mutex_t lock;
+	const char *path[TLS_NFILES];
+	/* The files as last read (or tried), the set in use, and its generation (0: none). */
+	struct tls_file_id seen[TLS_NFILES];
+	char *pem[TLS_NFILES];
+	unsigned generation;
+} tls = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* One per TLS listener, the user data of its fetcher (under tls.lock). */
+struct tls_listener {
+	unsigned generation; /* the set its gRPC handshaker has */
+};
+static struct tls_listener tls_listeners[ZXD_MAX_LISTEN];
+static int ntls_listeners;
+
+static void tls_file_id_of(const struct stat *st, struct tls_file_id *id)
 {
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		zxd_log(ZXD_LOG_ERR, "cannot read %s: %s", path, strerror(errno));
-		return NULL;
-	}
+	*id = (struct tls_file_id){.exists = true,
+				   .dev = st->st_dev,
+				   .ino = st->st_ino,
+				   .size = st->st_size,
+				   .mtim = st->st_mtim};
+}
+
+static bool tls_file_id_same(const struct tls_file_id *a, const struct tls_file_id *b)
+{
+	if (!a->exists || !b->exists)
+		return a->exists == b->exists;
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec;
+}
+
+static void tls_free_pem(int i, char *pem)
+{
+	if (pem && i == TLS_KEY)
+		explicit_bzero(pem, strlen(pem));
+	free(pem);
+}
+
+/* Read file i of the set (NUL-terminated), or log why it cannot be used and return NULL. *id
+ * becomes the identity of the file that was opened (it stays as it is if none was). */
+static char *tls_read(int i, struct tls_file_id *id, bool reload)
+{
+	const char *path = tls.path[i];
+	const char *why = NULL;
 	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		fwrite(chunk, 1, n, m);
-	fclose(f);
-	fclose(m);
-	return buf;
+	size_t len = 0, cap = 0;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		why = strerror(errno);
+	} else {
+		tls_file_id_of(&st, id);
+		while (len <= TLS_MAX_FILE_BYTES) {
+			if (cap - len < 2) {
+				size_t more = cap ? 2 * cap : 8192;
+				char *bigger = realloc(buf, more);
+				if (!bigger) {
+					why = strerror(ENOMEM);
+					break;
+				}
+				buf = bigger;
+				cap = more;
+			}
+			ssize_t n = read(fd, buf + len, cap - len - 1);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				why = strerror(errno);
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+		}
+		if (!why && len > TLS_MAX_FILE_BYTES)
+			why = "larger than 1 MiB";
+		if (!why) {
+			buf[len] = 0;
+			if (!strstr(buf, "-----BEGIN"))
+				why = "not PEM (no \"-----BEGIN\" line)";
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!why)
+		return buf;
+	if (buf)
+		explicit_bzero(buf, len);
+	free(buf);
+	if (reload)
+		zxd_log(ZXD_LOG_ERR, "TLS reload refused: %s %s: %s; the certificates in use stay",
+			tls_file_what[i], path, why);
+	else
+		zxd_log(ZXD_LOG_ERR, "cannot use TLS %s %s: %s", tls_file_what[i], path, why);
+	return NULL;
+}
+
+/* Under tls.lock: read the set again if a file changed since it was last read, or if force.
+ * Returns false when a set was read and refused. */
+static bool tls_check_locked(bool force)
+{
+	struct tls_file_id now[TLS_NFILES];
+	bool changed = force;
+	for (int i = 0; i < TLS_NFILES; i++) {
+		struct stat st;
+		now[i] = (struct tls_file_id){.exists = false};
+		if (stat(tls.path[i], &st) == 0)
+			tls_file_id_of(&st, &now[i]);
+		changed |= !tls_file_id_same(&now[i], &tls.seen[i]);
+	}
+	if (!changed)
+		return true;
+
+	bool reload = tls.generation != 0, good = true, same = true;
+	char *pem[TLS_NFILES];
+	for (int i = 0; i < TLS_NFILES; i++) {
+		/* A file that cannot be opened is remembered as stat saw it: it is not tried
+		 * again (nor logged again) until that changes. */
+		tls.seen[i] = now[i];
+		pem[i] = tls_read(i, &tls.seen[i], reload);
+		good &= pem[i] != NULL;
+		same &= pem[i] && tls.pem[i] && strcmp(pem[i], tls.pem[i]) == 0;
+	}
+	if (good && same) {
+		if (force)
+			zxd_log(ZXD_LOG_NOTICE, "TLS certificate files unchanged: nothing new");
+	} else if (good) {
+		for (int i = 0; i < TLS_NFILES; i++) {
+			tls_free_pem(i, tls.pem[i]);
+			tls.pem[i] = pem[i];
+			pem[i] = NULL;
+		}
+		tls.generation++;
+		if (reload)
+			zxd_log(ZXD_LOG_NOTICE, "TLS certificates reloaded from %s, %s, %s",
+				tls.path[TLS_CERT], tls.path[TLS_KEY], tls.path[TLS_CA]);
+	}
+	for (int i = 0; i < TLS_NFILES; i++)
+		tls_free_pem(i, pem[i]);
+	return good;
+}
+
+/* gRPC's certificate config fetcher: called on a gRPC thread at each new handshake on the
+ * listener (and once from grpc_server_add_http2_port). */
+static grpc_ssl_certificate_config_reload_status
+tls_fetch(void *user_data, grpc_ssl_server_certificate_config **config)
+{
+	struct tls_listener *l = user_data;
+	grpc_ssl_certificate_config_reload_status rs = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
+	pthread_mutex_lock(&tls.lock);
+	tls_check_locked(false);
+	if (tls.generation != 0 && l->generation != tls.generation) {
+		grpc_ssl_pem_key_cert_pair kp = {tls.pem[TLS_KEY], tls.pem[TLS_CERT]};
+		/* The config has copies of the strings. */
+		*config = grpc_ssl_server_certificate_config_create(tls.pem[TLS_CA], &kp, 1);
+		l->generation = tls.generation;
+		rs = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
+	}
+	pthread_mutex_unlock(&tls.lock);
+	return rs;
+}
+
+void zxd_server_reload_tls(void)
+{
+	pthread_mutex_lock(&tls.lock);
+	if (tls.generation == 0)
+		zxd_log(ZXD_LOG_NOTICE, "no TLS listener: no certificates to reload");
+	else
+		tls_check_locked(true);
+	pthread_mutex_unlock(&tls.lock);
+}
+
+/* Mutual TLS credentials for one listener, from the certificate files. */
+static grpc_server_credentials *tls_credentials(void)
+{
+	pthread_mutex_lock(&tls.lock);
+	bool good = true;
+	if (tls.generation == 0) {
+		tls.path[TLS_CERT] = cfg->tls_cert;
+		tls.path[TLS_KEY] = cfg->tls_key;
+		tls.path[TLS_CA] = cfg->tls_client_ca;
+		good = tls_check_locked(true);
+	}
+	pthread_mutex_unlock(&tls.lock);
+	if (!good)
+		return NULL;
+	/* Mutual TLS: a verified client certificate is required (DESIGN.md), with every set. */
+	grpc_ssl_server_credentials_options *opts =
+		grpc_ssl_server_credentials_create_options_using_config_fetcher(
+			GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, tls_fetch,
+			&tls_listeners[ntls_listeners++]);
+	return grpc_ssl_server_credentials_create_with_options(opts);
 }
 
 static int add_tcp_listener(const char *addr)
@@ -747,21 +950,9 @@ static int add_tcp_listener(const char *addr)
 			zxd_log(ZXD_LOG_ERR, "TLS needs --tls-cert, --tls-key and --tls-client-ca");
 			return -1;
 		}
-		char *cert = read_pem(cfg->tls_cert), *key = read_pem(cfg->tls_key),
-		     *ca = read_pem(cfg->tls_client_ca);
-		if (!cert || !key || !ca) {
-			free(cert);
-			free(key);
-			free(ca);
+		creds = tls_credentials();
+		if (!creds)
 			return -1;
-		}
-		grpc_ssl_pem_key_cert_pair kp = {key, cert};
-		/* Mutual TLS: a verified client certificate is required (DESIGN.md). */
-		creds = grpc_ssl_server_credentials_create_ex(
-			ca, &kp, 1, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
-		free(cert);
-		free(key);
-		free(ca);
 	} else if (cfg->allow_insecure_loopback && is_loopback(addr)) {
 		creds = grpc_insecure_server_credentials_create();
 	} else {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# zxvmd at the process level: who may run guests, a client killed inside enter, and SIGTERM
-# with guests running. Each scenario starts its own zxvmd (zxvmd-lib.sh) and drives client
-# processes (zxvm-test-client, tests/daemon/daemon_client.c). Every wait is a blocking read of
-# a log or client line, or a process wait, each with a deadline; nothing polls or sleeps.
+# zxvmd at the process level: who may run guests, a client killed inside enter, SIGTERM with
+# guests running, and TLS certificates replaced while serving. Each scenario starts its own
+# zxvmd (zxvmd-lib.sh) and drives client processes (zxvm-test-client,
+# tests/daemon/daemon_client.c). Every wait is a blocking read of a log or client line, or a
+# process wait, each with a deadline; nothing polls or sleeps.
 #
 # Usage: daemon_test.sh [--zxvmd PATH] [--client PATH] SCENARIO...
 #   peers          a unix peer that is neither root nor in the admitted group (uid 65534 against
@@ -14,6 +15,11 @@
 #                  returned), and zxvmd's open fds return to their baseline.
 #   sigterm        SIGTERM while three clients have VCPUs inside enter: zxvmd exits 0 within 2 s
 #                  and every client's enter returns an error status.
+#   tls-rotation   zxvmd serves mutual TLS from certificate set 1; its three files are replaced
+#                  by set 2 (another CA) by rename: set-2 clients get in, set-1 clients and a
+#                  client certificate of CA 1 are refused. A certificate file of garbage and
+#                  SIGHUP: the reload is refused and logged, set 2 stays. An in-place rewrite
+#                  back to set 1 is picked up; SIGHUP with nothing changed reloads nothing.
 # zxvmd is --zxvmd PATH or $ZXVMD; the client --client PATH or $ZXVM_TEST_CLIENT. Exit status 0
 # when every check passed, 1 when one failed, 77 when no scenario could run here.
 set -u
@@ -43,6 +49,7 @@ fi
 passed=0 failed=0 skipped=0
 CLIENT_PID=
 CLIENT_FD=
+TLS_SETS=
 
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup()
@@ -50,6 +57,7 @@ cleanup()
 	[ "$BASHPID" = "$$" ] || return 0
 	[ -n "$CLIENT_PID" ] && kill -KILL "$CLIENT_PID" 2>/dev/null
 	zxd_cleanup
+	[ -n "$TLS_SETS" ] && rm -rf "$TLS_SETS"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -267,12 +275,124 @@ scenario_sigterm()
 	zxd_cleanup
 }
 
+# ---- tls-rotation ----
+
+# tls_client TRUST_DIR CERT_DIR: `zxvm-test-client guest-create` over TLS, trusting the CA of
+# TRUST_DIR for the server and presenting the client certificate of CERT_DIR (folders made by
+# zxd_make_certs). TLS_RESULT is "connected" or "refused: STATUS".
+tls_client()
+{
+	start_client env ZXVM_TLS_CA="$1/ca.pem" ZXVM_TLS_CERT="$2/client.pem" \
+		ZXVM_TLS_KEY="$2/client.key" -- guest-create
+	TLS_RESULT="no answer"
+	while client_line 20; do
+		case $LINE in
+		connect\ *) TLS_RESULT="refused: ${LINE#connect }" ;;
+		"vmo_create ZX_OK") TLS_RESULT=connected ;;
+		vmo_create\ *) TLS_RESULT="connected, but $LINE" ;;
+		esac
+	done
+	end_client
+}
+
+# tls_install FROM_DIR TO_DIR: replace TO_DIR's server.pem, server.key and ca.pem with FROM_DIR's,
+# each written under a temporary name and renamed over the old one (as deployment tools do).
+tls_install()
+{
+	local f
+	for f in server.pem server.key ca.pem; do
+		cp "$1/$f" "$2/.$f.new" && mv -f "$2/.$f.new" "$2/$f" || return 1
+	done
+}
+
+# logged WHAT REGEX: a check that zxvmd logs a line matching REGEX (within 10 s).
+logged()
+{
+	if zxd_wait_log "$2" 10; then
+		ok "$1" logged logged
+	else
+		fail "$1: zxvmd logged no line matching '$2' (log: $ZXD_LOG)"
+	fi
+}
+
+scenario_tls_rotation()
+{
+	if ! command -v openssl >/dev/null; then
+		skip "tls-rotation: no openssl to make the certificates"
+		return
+	fi
+	TLS_SETS=$(mktemp -d "${TMPDIR:-/tmp}/zxvmd-tls.XXXXXX") || return
+	local set1=$TLS_SETS/set1 set2=$TLS_SETS/set2 live=$TLS_SETS/live
+	mkdir "$set1" "$set2" "$live"
+	if ! zxd_make_certs "$set1" || ! zxd_make_certs "$set2" || ! tls_install "$set1" "$live"
+	then
+		fail "tls-rotation: openssl could not make the certificates"
+		return
+	fi
+	# zxvmd reads its certificate, key and client CA from live/; every client below names
+	# its own files.
+	ZXD_CERTS=$live zxd_start tls || { fail "tls-rotation: zxvmd did not start"; return; }
+
+	tls_client "$set1" "$set1"
+	ok "set 1 served: set-1 client" connected "$TLS_RESULT"
+	tls_client "$set2" "$set2"
+	ok "set 1 served: set-2 client" "refused: ZX_ERR_PEER_CLOSED" "$TLS_RESULT"
+
+	# Rotation by rename: the next handshake sees other files and reads them.
+	tls_install "$set2" "$live" || fail "tls-rotation: cannot install set 2"
+	tls_client "$set2" "$set2"
+	ok "set 2 renamed in: set-2 client" connected "$TLS_RESULT"
+	logged "set 2 renamed in: reload logged" \
+		"<5>TLS certificates reloaded from $live/server.pem"
+	tls_client "$set1" "$set1"
+	ok "set 2 renamed in: set-1 client" "refused: ZX_ERR_PEER_CLOSED" "$TLS_RESULT"
+	# This client trusts the new server certificate: only zxvmd's check of the client
+	# certificate (against CA 2 now) can refuse it.
+	tls_client "$set2" "$set1"
+	ok "set 2 renamed in: client certificate of CA 1" "refused: ZX_ERR_PEER_CLOSED" \
+		"$TLS_RESULT"
+
+	# A broken certificate and SIGHUP: no client connects in between, so the read that
+	# refuses it is the one SIGHUP asked for.
+	echo "not a certificate" >"$live/server.pem"
+	kill -HUP "$ZXD_PID"
+	logged "garbage certificate + SIGHUP: refusal logged" \
+		"<3>TLS reload refused: certificate $live/server.pem: not PEM"
+	tls_client "$set2" "$set2"
+	ok "garbage certificate: set-2 client (set 2 stays)" connected "$TLS_RESULT"
+	tls_client "$set1" "$set1"
+	ok "garbage certificate: set-1 client" "refused: ZX_ERR_PEER_CLOSED" "$TLS_RESULT"
+
+	# Back to set 1 by rewriting the same files in place (same inodes): the next handshake
+	# sees their new size and time.
+	local f
+	for f in server.pem server.key ca.pem; do
+		cat "$set1/$f" >"$live/$f"
+	done
+	tls_client "$set1" "$set1"
+	ok "set 1 rewritten in place: set-1 client" connected "$TLS_RESULT"
+	logged "set 1 rewritten in place: reload logged" \
+		"<5>TLS certificates reloaded from $live/server.pem"
+	tls_client "$set2" "$set2"
+	ok "set 1 rewritten in place: set-2 client" "refused: ZX_ERR_PEER_CLOSED" "$TLS_RESULT"
+	kill -HUP "$ZXD_PID"
+	logged "SIGHUP, nothing changed: nothing reloaded" \
+		"<5>TLS certificate files unchanged: nothing new"
+
+	zxd_stop 10
+	ok "zxvmd exit status" 0 "$ZXD_RC"
+	zxd_cleanup
+	rm -rf "$TLS_SETS"
+	TLS_SETS=
+}
+
 for s in "$@"; do
 	echo "== $s"
 	case $s in
 	peers) scenario_peers ;;
 	kill-in-enter) scenario_kill_in_enter ;;
 	sigterm) scenario_sigterm ;;
+	tls-rotation) scenario_tls_rotation ;;
 	*) fail "unknown scenario '$s'" ;;
 	esac
 done

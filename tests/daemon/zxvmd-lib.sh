@@ -3,9 +3,10 @@
 # Start, watch and stop a private zxvmd for a test (sourced by with-zxvmd.sh and daemon_test.sh).
 #
 # zxd_start MODE [FLAGS...] starts $ZXVMD on a socket in a fresh temporary directory (MODE unix)
-# or on 127.0.0.1:0 with mutual TLS and throw-away certificates (MODE tls), and returns once it
-# logged "ready". Its stderr goes to a file; `tail -f` of that file is the event stream the
-# caller reads lines from (zxd_wait_log), so the daemon never blocks on a full pipe and no test
+# or on 127.0.0.1:0 with mutual TLS and throw-away certificates (MODE tls; with ZXD_CERTS set,
+# the server.pem, server.key and ca.pem of that folder instead), and returns once it logged
+# "ready". Its stderr goes to a file; `tail -f` of that file is the event stream the caller
+# reads lines from (zxd_wait_log), so the daemon never blocks on a full pipe and no test
 # polls: every wait is a blocking read with a deadline. zxd_stop sends SIGTERM and waits for
 # the exit with a deadline; zxd_cleanup (run from the caller's EXIT trap) kills whatever is left
 # and removes the directory.
@@ -118,15 +119,16 @@ zxd_start()
 		ZXD_TARGET=unix:$ZXD_DIR/zxvmd.sock
 		;;
 	tls)
-		if ! zxd_make_certs "$ZXD_DIR"; then
+		local certs=${ZXD_CERTS:-$ZXD_DIR}
+		if [ -z "${ZXD_CERTS:-}" ] && ! zxd_make_certs "$ZXD_DIR"; then
 			zxd_note "openssl could not make the test certificates"
 			return 1
 		fi
-		listen=(--listen 127.0.0.1:0 --tls-cert "$ZXD_DIR/server.pem"
-			--tls-key "$ZXD_DIR/server.key" --tls-client-ca "$ZXD_DIR/ca.pem")
-		export ZXVM_TLS_CA=$ZXD_DIR/ca.pem ZXVM_TLS_CERT=$ZXD_DIR/client.pem
+		listen=(--listen 127.0.0.1:0 --tls-cert "$certs/server.pem"
+			--tls-key "$certs/server.key" --tls-client-ca "$certs/ca.pem")
+		export ZXVM_TLS_CA=$certs/ca.pem ZXVM_TLS_CERT=$certs/client.pem
 		# No ZXVM_TLS_SERVER_NAME: the client checks the certificate against 127.0.0.1 (IP SAN).
-		export ZXVM_TLS_KEY=$ZXD_DIR/client.key
+		export ZXVM_TLS_KEY=$certs/client.key
 		;;
 	*)
 		zxd_note "unknown mode '$mode' (unix or tls)"
