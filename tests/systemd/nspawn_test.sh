@@ -217,7 +217,7 @@ fi
 
 # The base rootfs: systemd plus the packages' run-time dependencies, so that apt needs no
 # network at install time. Rebuilt when this list changes.
-include=systemd,systemd-sysv,dbus,libgrpc29,libprotobuf-c1,libuv1
+include=systemd,systemd-sysv,dbus,procps,libgrpc29,libprotobuf-c1,libuv1
 base=$cache/rootfs-bookworm
 if [ "$(cat "$base.stamp" 2>/dev/null)" != "$include" ] ||
 	[ ! -x "$base/lib/systemd/systemd" ]; then
@@ -404,8 +404,8 @@ done
 step "refuse: users outside group zxvm"
 rc=0
 out=$(C runuser -u bob -- zxvm guest create 2>&1) || rc=$?
-expect "bob (no group zxvm) cannot connect: exit 2 ($out)" \
-	test "$rc" = 2 -a -n "$(echo "$out" | grep 'cannot connect')"
+expect "bob (no group zxvm) cannot connect: exit 2, ZX_ERR_ACCESS_DENIED ($out)" \
+	test "$rc" = 2 -a -n "$(echo "$out" | grep 'cannot connect.*ZX_ERR_ACCESS_DENIED')"
 # carol was never in zxvm's member list but her process holds the group, as a login from
 # before her removal would: the socket lets her in, the daemon's group check does not.
 cur=$(cursor)
@@ -415,6 +415,15 @@ expect "carol (removed from zxvm): zxvm guest create exits 3 naming ZX_ERR_ACCES
 	test "$rc" = 3 -a -n "$(echo "$out" | grep ZX_ERR_ACCESS_DENIED)"
 expect "journal: carol's session is not authorized" \
 	logged journal "$cur" "uid $carol_uid .*(not root or in group zxvm|not authorized)"
+
+step "reload: systemctl reload zxvmd (SIGHUP: TLS certificates read again; guests keep running)"
+pid_before=$(unit MainPID)
+cur=$(cursor)
+expect "systemctl reload zxvmd succeeds" C systemctl reload zxvmd.service
+expect "journal: zxvmd handled the reload (no TLS listener here)" \
+	logged journal "$cur" "no TLS listener: no certificates to reload"
+expect "the same zxvmd process still serves (MainPID $pid_before)" \
+	test "$(unit MainPID)" = "$pid_before"
 
 step "own socket: listen = unix:/run/zxvmd/extra.sock in /etc/zxvmd/zxvmd.conf"
 C sh -c 'echo "listen = unix:/run/zxvmd/extra.sock" >>/etc/zxvmd/zxvmd.conf'
