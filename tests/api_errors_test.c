@@ -123,6 +123,26 @@ TEST(guest_create_resource_errors)
 	zx_handle_close(vmo);
 }
 
+TEST(guest_create_resource_checked_before_options)
+{
+	zx_handle_t guest = ZX_HANDLE_INVALID, vmar = ZX_HANDLE_INVALID, vmo;
+	ASSERT_OK(zx_vmo_create(PAGE, 0, &vmo));
+	/* Resource validation first, then options (spec §2.1, newest kernel): a bad resource is
+	 * reported even when the options alone would fail, as DIRECT (NOT_SUPPORTED) or an
+	 * unknown value (INVALID_ARGS). */
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE,
+		      zx_guest_create(ZX_HANDLE_INVALID, ZX_GUEST_OPT_DIRECT, &guest, &vmar));
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE,
+		      zx_guest_create(MADE_UP_HANDLE, ZX_GUEST_OPT_DIRECT, &guest, &vmar));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_guest_create(vmo, ZX_GUEST_OPT_DIRECT, &guest, &vmar));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_guest_create(vmo, 2, &guest, &vmar));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_guest_create(vmo, 0x80000000u, &guest, &vmar));
+	/* Out-parameters are written only on success. */
+	EXPECT_EQ(ZX_HANDLE_INVALID, guest);
+	EXPECT_EQ(ZX_HANDLE_INVALID, vmar);
+	zx_handle_close(vmo);
+}
+
 TEST(guest_create_null_outs)
 {
 	zx_handle_t h;
@@ -193,6 +213,48 @@ TEST(set_trap_port_handle_errors)
 		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0, PAGE, noport, 0));
 	/* The failed calls left no trap behind: the same range is still free. */
 	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0, PAGE, port, 0));
+	zx_handle_close(noport);
+	zx_handle_close(vmo);
+	zx_handle_close(port);
+	guest_close(&g);
+}
+
+TEST(set_trap_handles_checked_before_kind_and_range)
+{
+	struct guest g;
+	zx_handle_t port, vmo, noport, noguest;
+	ASSERT_OK(guest_create(&g));
+	ASSERT_OK(zx_port_create(0, &port));
+	ASSERT_OK(zx_vmo_create(PAGE, 0, &vmo));
+	ASSERT_OK(dup_without(port, ZX_RIGHT_WRITE, &noport));
+	ASSERT_OK(dup_without(g.guest, ZX_RIGHT_WRITE, &noguest));
+	/* The syscall looks up the guest, then the port (when one is given), and only then does
+	 * the guest check the kind, whether a port goes with it, and the range (spec §2, §2.2).
+	 * So a bad port beats "MEM and IO take no port"... */
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x1000, PAGE,
+							   MADE_UP_HANDLE, 0));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE,
+		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x60, 1, vmo, 0));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED,
+		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x1000, PAGE, noport, 0));
+	/* ...an unknown kind, an unaligned or empty range, and one outside the space. */
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED,
+		      zx_guest_set_trap(g.guest, 99, 0x1000, PAGE, noport, 0));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED,
+		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0x1004, 0, noport, 0));
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, ASPACE_SIZE,
+							   PAGE, MADE_UP_HANDLE, 0));
+	/* The guest handle is looked up before the port. */
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED, zx_guest_set_trap(noguest, ZX_GUEST_TRAP_BELL, 0x1000,
+							      PAGE, MADE_UP_HANDLE, 0));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE,
+		      zx_guest_set_trap(port, ZX_GUEST_TRAP_BELL, 0x1000, PAGE, vmo, 0));
+	/* None of them registered a trap. */
+	EXPECT_STATUS(ZX_OK, zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x1000, PAGE,
+					       ZX_HANDLE_INVALID, 0));
+	EXPECT_STATUS(ZX_OK,
+		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x60, 1, ZX_HANDLE_INVALID, 0));
+	zx_handle_close(noguest);
 	zx_handle_close(noport);
 	zx_handle_close(vmo);
 	zx_handle_close(port);
@@ -295,6 +357,20 @@ TEST(set_trap_ranges)
 		MEM(ZX_ERR_OUT_OF_RANGE, ASPACE_SIZE - PAGE, 2 * PAGE),
 		BELL(ZX_ERR_OUT_OF_RANGE, ASPACE_SIZE, PAGE),
 		MEM(ZX_OK, ASPACE_SIZE - PAGE, PAGE),
+	};
+	EXPECT_TRAPS(cases);
+}
+
+TEST(set_trap_bell_ranges)
+{
+	static const struct trap_case cases[] = {
+		/* BELL shares MEM's range rules (spec §2.2): addr + size overflowing, and a range
+		 * that runs past the end of the 2^48 space, are OUT_OF_RANGE... */
+		BELL(ZX_ERR_OUT_OF_RANGE, UINT64_MAX - PAGE + 1, 2 * PAGE),
+		BELL(ZX_ERR_OUT_OF_RANGE, ASPACE_SIZE - PAGE, 2 * PAGE),
+		BELL(ZX_ERR_OUT_OF_RANGE, ASPACE_SIZE - PAGE, UINT64_MAX - PAGE + 1),
+		/* ...and its last page is fine. */
+		BELL(ZX_OK, ASPACE_SIZE - PAGE, PAGE),
 	};
 	EXPECT_TRAPS(cases);
 }
@@ -411,6 +487,39 @@ TEST(vcpu_create_entry_and_out)
 	/* The last address of the space is a valid entry. */
 	ASSERT_OK(zx_vcpu_create(g.guest, 0, ASPACE_SIZE - 1, &vcpu));
 	zx_handle_close(vcpu);
+	guest_close(&g);
+}
+
+TEST(vcpu_handle_checked_before_arguments)
+{
+	struct guest g;
+	zx_handle_t vcpu, out, nomanage, nowrite, noread;
+	zx_vcpu_io_t io = {.access_size = 3};
+	ASSERT_OK(guest_create(&g));
+	ASSERT_OK(dup_without(g.guest, ZX_RIGHT_MANAGE_THREAD, &nomanage));
+	/* zx_vcpu_create: options, then the guest handle, then the entry (spec §2.3). */
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_vcpu_create(MADE_UP_HANDLE, 0, ASPACE_SIZE, &out));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_create(g.vmar, 0, ASPACE_SIZE, &out));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED, zx_vcpu_create(nomanage, 0, ASPACE_SIZE, &out));
+	ASSERT_OK(zx_vcpu_create(g.guest, 0, 0, &vcpu));
+	ASSERT_OK(dup_without(vcpu, ZX_RIGHT_WRITE, &nowrite));
+	ASSERT_OK(dup_without(vcpu, ZX_RIGHT_READ, &noread));
+	/* zx_vcpu_interrupt: the handle before the vector (spec §2.6). */
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_vcpu_interrupt(MADE_UP_HANDLE, 256));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_interrupt(g.guest, 256));
+	/* read/write_state: the handle before the buffer and, for IO, its access size
+	 * (spec §2.7, §2.8). */
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE,
+		      zx_vcpu_read_state(MADE_UP_HANDLE, ZX_VCPU_STATE, NULL, 0));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED, zx_vcpu_read_state(noread, ZX_VCPU_STATE, NULL, 0));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED,
+		      zx_vcpu_write_state(nowrite, ZX_VCPU_IO, &io, sizeof(io)));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED,
+		      zx_vcpu_write_state(nowrite, ZX_VCPU_STATE, NULL, sizeof(zx_vcpu_state_t)));
+	zx_handle_close(noread);
+	zx_handle_close(nowrite);
+	zx_handle_close(vcpu);
+	zx_handle_close(nomanage);
 	guest_close(&g);
 }
 
@@ -810,6 +919,39 @@ TEST(enter_errors_without_running)
 	EXPECT_STATUS(ZX_ERR_INVALID_ARGS, zx_vcpu_enter(vcpu, NULL));
 	zx_handle_close(noexec);
 	zx_handle_close(vcpu);
+	guest_close(&g);
+}
+
+TEST(type_checked_before_rights_in_every_call)
+{
+	struct guest g;
+	zx_handle_t vmo, bare, out;
+	zx_vcpu_state_t s = {0};
+	zx_vcpu_io_t io = {.access_size = 1};
+	zx_port_packet_t p;
+	ASSERT_OK(guest_create(&g));
+	ASSERT_OK(zx_vmo_create(PAGE, 0, &vmo));
+	ASSERT_OK(zx_handle_replace(vmo, ZX_RIGHT_NONE, &bare));
+	/* A handle of the wrong type and without any right: WRONG_TYPE from every guest and VCPU
+	 * call, never ACCESS_DENIED, as the type is checked before the rights (spec §2). */
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_guest_create(bare, 0, &out, &out));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE,
+		      zx_guest_set_trap(bare, ZX_GUEST_TRAP_IO, 0x60, 1, ZX_HANDLE_INVALID, 0));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE,
+		      zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_BELL, 0x1000, PAGE, bare, 0));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_create(bare, 0, 0, &out));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_enter(bare, &p));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_kick(bare));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_interrupt(bare, 32));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_read_state(bare, ZX_VCPU_STATE, &s, sizeof(s)));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_write_state(bare, ZX_VCPU_STATE, &s, sizeof(s)));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_write_state(bare, ZX_VCPU_IO, &io, sizeof(io)));
+	/* The premise: bare is a VMO handle with no right at all. */
+	zx_info_handle_basic_t info;
+	ASSERT_OK(zx_object_get_info(bare, ZX_INFO_HANDLE_BASIC, &info, sizeof(info), NULL, NULL));
+	EXPECT_EQ(ZX_OBJ_TYPE_VMO, info.type);
+	EXPECT_EQ(ZX_RIGHT_NONE, info.rights);
+	zx_handle_close(bare);
 	guest_close(&g);
 }
 

@@ -290,6 +290,39 @@ TEST(vmar_map_permission_rules)
 	guest_close(&g);
 }
 
+TEST(vmar_map_and_protect_bounded_by_vmar_rights)
+{
+	struct guest g;
+	zx_handle_t vmo, vmar_now, vmar_nor;
+	zx_vaddr_t addr;
+	ASSERT_OK(guest_create(&g));
+	ASSERT_OK(zx_vmo_create(2 * PAGE, 0, &vmo));
+	ASSERT_OK(dup_without(g.vmar, ZX_RIGHT_WRITE, &vmar_now));
+	ASSERT_OK(dup_without(g.vmar, ZX_RIGHT_READ, &vmar_nor));
+	const zx_vm_option_t s = ZX_VM_SPECIFIC;
+	/* Each permission needs the VMAR handle's right for it (its CAN_MAP_*, spec §1.3 and §4
+	 * zx_vmar_map), READ and WRITE as well as EXECUTE; the VMO allows all three here. */
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED,
+		      zx_vmar_map(vmar_now, R | W | s, 0, vmo, 0, PAGE, &addr));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED, zx_vmar_map(vmar_nor, R | s, 0, vmo, 0, PAGE, &addr));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED,
+		      zx_vmar_map(vmar_nor, R | W | s, 0, vmo, 0, PAGE, &addr));
+	/* Nothing was mapped; what a handle does allow still maps. */
+	EXPECT_STATUS(ZX_ERR_NOT_FOUND, zx_vmar_unmap(g.vmar, 0, 2 * PAGE));
+	ASSERT_OK(zx_vmar_map(vmar_now, R | s, 0, vmo, 0, 2 * PAGE, &addr));
+	/* zx_vmar_protect is bound the same way (spec §4, ACCESS_DENIED), though the VMO would
+	 * allow WRITE on this mapping. */
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED, zx_vmar_protect(vmar_now, R | W, 0, PAGE));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED, zx_vmar_protect(vmar_nor, R, 0, PAGE));
+	EXPECT_STATUS(ZX_OK, zx_vmar_protect(vmar_now, R, 0, PAGE));
+	EXPECT_STATUS(ZX_OK, zx_vmar_protect(g.vmar, R | W, 0, PAGE));
+	EXPECT_STATUS(ZX_OK, zx_vmar_unmap(g.vmar, 0, 2 * PAGE));
+	zx_handle_close(vmar_nor);
+	zx_handle_close(vmar_now);
+	zx_handle_close(vmo);
+	guest_close(&g);
+}
+
 TEST(vmar_map_specific_overlap)
 {
 	struct guest g;
@@ -1020,6 +1053,44 @@ TEST(info_vcpu)
 	EXPECT_EQ(0, info.flags);
 	zx_handle_close(noinspect);
 	zx_handle_close(vcpu);
+	guest_close(&g);
+}
+
+TEST(info_checks_in_order)
+{
+	struct guest g;
+	zx_handle_t vcpu, port, bare_port, vmar_noinspect, vcpu_noinspect;
+	zx_info_vmar_t vmar_info;
+	zx_info_vcpu_t vcpu_info;
+	ASSERT_OK(guest_create(&g));
+	ASSERT_OK(zx_port_create(0, &port));
+	ASSERT_OK(zx_handle_replace(port, ZX_RIGHT_NONE, &bare_port));
+	ASSERT_OK(dup_without(g.vmar, ZX_RIGHT_INSPECT, &vmar_noinspect));
+	ASSERT_OK(zx_vcpu_create(g.guest, 0, 0, &vcpu));
+	ASSERT_OK(dup_without(vcpu, ZX_RIGHT_INSPECT, &vcpu_noinspect));
+	/* The handle table's order (spec §2, applied by zx_object_get_info too, §4): BAD_HANDLE,
+	 * then WRONG_TYPE even for a handle without INSPECT... */
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE,
+		      zx_object_get_info(MADE_UP_HANDLE, ZX_INFO_VCPU, &vcpu_info,
+					 sizeof(vcpu_info), NULL, NULL));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_object_get_info(bare_port, ZX_INFO_VCPU, &vcpu_info,
+							    sizeof(vcpu_info), NULL, NULL));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_object_get_info(bare_port, ZX_INFO_VMAR, &vmar_info,
+							    sizeof(vmar_info), NULL, NULL));
+	/* ...then ACCESS_DENIED, before the buffer is looked at... */
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED,
+		      zx_object_get_info(vmar_noinspect, ZX_INFO_VMAR, &vmar_info, 1, NULL, NULL));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED,
+		      zx_object_get_info(vcpu_noinspect, ZX_INFO_VCPU, NULL, 0, NULL, NULL));
+	/* ...and then the buffer: none where one is needed is INVALID_ARGS. */
+	EXPECT_STATUS(ZX_ERR_INVALID_ARGS, zx_object_get_info(g.vmar, ZX_INFO_VMAR, NULL,
+							      sizeof(vmar_info), NULL, NULL));
+	EXPECT_STATUS(ZX_ERR_INVALID_ARGS,
+		      zx_object_get_info(vcpu, ZX_INFO_VCPU, NULL, sizeof(vcpu_info), NULL, NULL));
+	zx_handle_close(vcpu_noinspect);
+	zx_handle_close(vcpu);
+	zx_handle_close(vmar_noinspect);
+	zx_handle_close(bare_port);
 	guest_close(&g);
 }
 
