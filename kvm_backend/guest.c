@@ -173,13 +173,24 @@ static uint32_t map_search(const struct kb_guest *g, uint64_t gpa)
 	return lo;
 }
 
+/* How much of a mapping, from its start, its VMO has pages for. A mapping made with
+ * ZX_VM_ALLOW_FAULTS may run past the VMO's end; only the part before it is a memslot and may be
+ * touched through m->host (past the end of the memfd a touch is SIGBUS). */
+static uint64_t map_backed(const struct kb_mapping *m)
+{
+	if (m->vmo_offset >= m->vmo->size)
+		return 0;
+	uint64_t rest = m->vmo->size - m->vmo_offset;
+	return rest < m->len ? rest : m->len;
+}
+
 static zx_status_t slot_set(struct kb_guest *g, const struct kb_mapping *m, bool remove)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = m->slot,
 		.flags = (m->perms & ZX_VM_PERM_WRITE) ? 0 : KVM_MEM_READONLY,
 		.guest_phys_addr = m->gpa,
-		.memory_size = remove ? 0 : m->len,
+		.memory_size = remove ? 0 : map_backed(m),
 		.userspace_addr = (uint64_t)(uintptr_t)m->host,
 	};
 	if (ioctl(g->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
@@ -200,7 +211,8 @@ static zx_status_t slot_alloc(struct kb_guest *g, uint32_t *out)
 }
 
 /* Insert m (its slot not yet allocated) at index i and make it live in KVM. A mapping without
- * any permission gets no memslot: every access to it exits and finds nothing (NOT_FOUND). */
+ * any permission gets no memslot: every access to it exits and finds nothing (NOT_FOUND); nor
+ * does one wholly past its VMO's end (OUT_OF_RANGE, see kb__guest_unbacked). */
 static zx_status_t map_insert_locked(struct kb_guest *g, uint32_t i, struct kb_mapping *m)
 {
 	if (g->nmaps == g->maps_cap) {
@@ -212,7 +224,7 @@ static zx_status_t map_insert_locked(struct kb_guest *g, uint32_t i, struct kb_m
 		g->maps_cap = ncap;
 	}
 	m->slot = UINT32_MAX;
-	if (m->perms & ZX_VM_PERM_READ) {
+	if ((m->perms & ZX_VM_PERM_READ) && map_backed(m)) {
 		zx_status_t st = slot_alloc(g, &m->slot);
 		if (st == ZX_OK) {
 			st = slot_set(g, m, false);
@@ -293,22 +305,31 @@ static zx_status_t unmap_range_locked(struct kb_guest *g, uint64_t addr, uint64_
 	return ZX_OK;
 }
 
-zx_status_t kb__guest_read(struct kb_guest *g, uint64_t gpa, void *buf, size_t len)
+/* Copy between buf and guest RAM at gpa (one or more mappings, in order). NOT_FOUND where
+ * nothing is mapped, OUT_OF_RANGE past the end of a mapping's VMO. */
+static zx_status_t guest_copy(struct kb_guest *g, uint64_t gpa, uint8_t *buf, size_t len,
+			      bool write)
 {
 	zx_status_t st = ZX_OK;
 	pthread_mutex_lock(&g->lock);
-	uint8_t *dst = buf;
-	while (len && st == ZX_OK) {
+	while (len) {
 		uint32_t i = map_search(g, gpa);
 		if (i >= g->nmaps || g->maps[i].gpa > gpa) {
 			st = ZX_ERR_NOT_FOUND;
 			break;
 		}
 		const struct kb_mapping *m = &g->maps[i];
-		size_t n = (size_t)(m->gpa + m->len - gpa);
-		n = n < len ? n : len;
-		memcpy(dst, m->host + (gpa - m->gpa), n);
-		dst += n;
+		uint64_t off = gpa - m->gpa, backed = map_backed(m);
+		if (off >= backed) {
+			st = ZX_ERR_OUT_OF_RANGE;
+			break;
+		}
+		size_t n = backed - off < len ? (size_t)(backed - off) : len;
+		if (write)
+			memcpy(m->host + off, buf, n);
+		else
+			memcpy(buf, m->host + off, n);
+		buf += n;
 		gpa += n;
 		len -= n;
 	}
@@ -316,27 +337,24 @@ zx_status_t kb__guest_read(struct kb_guest *g, uint64_t gpa, void *buf, size_t l
 	return st;
 }
 
+zx_status_t kb__guest_read(struct kb_guest *g, uint64_t gpa, void *buf, size_t len)
+{
+	return guest_copy(g, gpa, buf, len, false);
+}
+
 zx_status_t kb__guest_write(struct kb_guest *g, uint64_t gpa, const void *buf, size_t len)
 {
-	zx_status_t st = ZX_OK;
+	return guest_copy(g, gpa, (uint8_t *)buf, len, true);
+}
+
+bool kb__guest_unbacked(struct kb_guest *g, uint64_t gpa)
+{
 	pthread_mutex_lock(&g->lock);
-	const uint8_t *src = buf;
-	while (len && st == ZX_OK) {
-		uint32_t i = map_search(g, gpa);
-		if (i >= g->nmaps || g->maps[i].gpa > gpa) {
-			st = ZX_ERR_NOT_FOUND;
-			break;
-		}
-		const struct kb_mapping *m = &g->maps[i];
-		size_t n = (size_t)(m->gpa + m->len - gpa);
-		n = n < len ? n : len;
-		memcpy(m->host + (gpa - m->gpa), src, n);
-		src += n;
-		gpa += n;
-		len -= n;
-	}
+	uint32_t i = map_search(g, gpa);
+	bool unbacked = i < g->nmaps && g->maps[i].gpa <= gpa &&
+			gpa - g->maps[i].gpa >= map_backed(&g->maps[i]);
 	pthread_mutex_unlock(&g->lock);
-	return st;
+	return unbacked;
 }
 
 /* ---- the guest object ---- */
@@ -770,7 +788,9 @@ zx_status_t kb_vmar_map(kb_table *table, zx_handle_t vmar_handle, zx_vm_option_t
 	if (st == ZX_OK && ((resizable && (options & ZX_VM_REQUIRE_NON_RESIZABLE)) ||
 			    ((resizable || discardable) && !(options & ZX_VM_ALLOW_FAULTS))))
 		st = ZX_ERR_NOT_SUPPORTED;
-	if (st == ZX_OK && (vmo_offset > vmo->size || len > vmo->size - vmo_offset))
+	/* Past the VMO's end only with ALLOW_FAULTS; the guest's accesses there fail (spec §4). */
+	if (st == ZX_OK && !(options & ZX_VM_ALLOW_FAULTS) &&
+	    (vmo_offset > vmo->size || len > vmo->size - vmo_offset))
 		st = ZX_ERR_BUFFER_TOO_SMALL;
 	uint8_t *host = MAP_FAILED;
 	if (st == ZX_OK) {

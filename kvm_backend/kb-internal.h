@@ -174,6 +174,8 @@ struct kb_vmar {
 /* Guest memory helpers for VCPU threads (guest.c). */
 zx_status_t kb__guest_read(struct kb_guest *guest, uint64_t gpa, void *buf, size_t len);
 zx_status_t kb__guest_write(struct kb_guest *guest, uint64_t gpa, const void *buf, size_t len);
+/* Whether gpa lies in a mapping but past the end of its VMO (ZX_VM_ALLOW_FAULTS). */
+bool kb__guest_unbacked(struct kb_guest *guest, uint64_t gpa);
 /* Looks up a trap at addr in the MEM/BELL space (is_io false) or the IO space and copies it out.
  * For a BELL trap a port reference is taken (released by the caller). */
 bool kb__guest_find_trap(struct kb_guest *guest, bool is_io, uint64_t addr, struct kb_trap *out,

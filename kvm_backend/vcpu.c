@@ -550,8 +550,12 @@ static zx_status_t mmio_exit(struct kb_vcpu *v, zx_port_packet_t *packet, bool *
 {
 	uint64_t gpa = v->run->mmio.phys_addr;
 	struct kb_trap trap, *live = NULL;
+	/* No trap: beyond the address space, or a mapping past its VMO's end, is OUT_OF_RANGE;
+	 * an address nothing is mapped at NOT_FOUND (spec §3.1). */
 	if (!kb__guest_find_trap(v->guest, false, gpa, &trap, &live))
-		return gpa >= KB_GUEST_ASPACE_SIZE ? ZX_ERR_OUT_OF_RANGE : ZX_ERR_NOT_FOUND;
+		return gpa >= KB_GUEST_ASPACE_SIZE || kb__guest_unbacked(v->guest, gpa)
+			       ? ZX_ERR_OUT_OF_RANGE
+			       : ZX_ERR_NOT_FOUND;
 	zx_status_t st;
 	if (trap.kind == ZX_GUEST_TRAP_BELL) {
 		st = bell_exit(v, &trap, live);

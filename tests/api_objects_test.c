@@ -386,6 +386,37 @@ TEST(vmar_map_vmo_bounds)
 	guest_close(&g);
 }
 
+/* BUFFER_TOO_SMALL is for a mapping past the end of a non-resizable VMO made without
+ * ALLOW_FAULTS (spec §4, zx_vmar_map); with ALLOW_FAULTS the mapping is made, for a fixed-size
+ * VMO as for a resizable one, and it can be split and unmapped like any other. */
+TEST(vmar_map_allow_faults_past_the_end)
+{
+	struct guest g;
+	zx_handle_t vmo, rvmo;
+	zx_vaddr_t addr;
+	ASSERT_OK(guest_create(&g));
+	ASSERT_OK(zx_vmo_create(2 * PAGE, 0, &vmo));
+	ASSERT_OK(zx_vmo_create(PAGE, ZX_VMO_RESIZABLE, &rvmo));
+	const zx_vm_option_t s = R | ZX_VM_SPECIFIC;
+	EXPECT_STATUS(ZX_ERR_BUFFER_TOO_SMALL, zx_vmar_map(g.vmar, s, 0, vmo, 0, 3 * PAGE, &addr));
+	EXPECT_STATUS(ZX_OK,
+		      zx_vmar_map(g.vmar, s | ZX_VM_ALLOW_FAULTS, 0, vmo, 0, 3 * PAGE, &addr));
+	EXPECT_EQ(0, addr);
+	/* Wholly past the end, too. */
+	EXPECT_STATUS(ZX_OK, zx_vmar_map(g.vmar, s | ZX_VM_ALLOW_FAULTS, 8 * PAGE, vmo, 4 * PAGE,
+					 PAGE, &addr));
+	EXPECT_STATUS(ZX_OK, zx_vmar_map(g.vmar, s | ZX_VM_ALLOW_FAULTS, 4 * PAGE, rvmo, 0,
+					 2 * PAGE, &addr));
+	/* Split across the VMO's end, then all of it. */
+	EXPECT_STATUS(ZX_OK, zx_vmar_unmap(g.vmar, PAGE, PAGE));
+	EXPECT_STATUS(ZX_OK, zx_vmar_protect(g.vmar, R, 2 * PAGE, PAGE));
+	EXPECT_STATUS(ZX_OK, zx_vmar_unmap(g.vmar, 0, 9 * PAGE));
+	EXPECT_STATUS(ZX_ERR_NOT_FOUND, zx_vmar_unmap(g.vmar, 0, 9 * PAGE));
+	zx_handle_close(rvmo);
+	zx_handle_close(vmo);
+	guest_close(&g);
+}
+
 TEST(vmar_map_resizable_vmo)
 {
 	struct guest g;

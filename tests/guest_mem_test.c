@@ -288,6 +288,32 @@ TEST(mem_read_flags_come_from_write_state)
 	EXPECT_EQ(0x1234ull, s.r15);
 }
 
+/* A guest access past the end of a mapping's VMO (mapped with ZX_VM_ALLOW_FAULTS) fails the
+ * enter with OUT_OF_RANGE; the part the VMO backs is ordinary RAM (spec §3.1, §4). */
+TEST(mem_past_vmo_end_out_of_range)
+{
+	AUTO_GUEST g;
+	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_mem_past_vmo_end)));
+	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x10, 1, ZX_HANDLE_INVALID, 0x10));
+	zx_handle_t vmo;
+	zx_vaddr_t addr;
+	ASSERT_OK(zx_vmo_create(0x1000, 0, &vmo));
+	zx_status_t st = zx_vmar_map(g.vmar,
+				     ZX_VM_PERM_READ | ZX_VM_PERM_WRITE | ZX_VM_SPECIFIC |
+					     ZX_VM_ALLOW_FAULTS,
+				     0x400000, vmo, 0, 0x2000, &addr);
+	zx_handle_close(vmo);
+	ASSERT_OK(st);
+	zx_port_packet_t p;
+	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
+	EXPECT_EQ(ZX_PKT_TYPE_GUEST_IO, p.type);
+	EXPECT_EQ(0x10, p.guest_io.port);
+	zx_vcpu_state_t s;
+	ASSERT_OK(read_regs(&g, &s));
+	EXPECT_EQ(0x1234ull, s.rcx);
+	EXPECT_STATUS(ZX_ERR_OUT_OF_RANGE, zx_vcpu_enter(g.vcpu, &p));
+}
+
 /* A trap covers exactly [addr, addr + size): both ends trap, the byte after is unmapped. */
 TEST(mem_trap_range_ends)
 {

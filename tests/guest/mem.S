@@ -258,3 +258,13 @@ AT mem_f_mov_end
 	mov %rsi, %r15
 	EXIT
 GUEST_END guest_mem_read_flags
+
+/* RAM mapped with ZX_VM_ALLOW_FAULTS past its VMO's end at 0x400000 (one page of VMO, two of
+ * mapping): the first page works, the second is OUT_OF_RANGE. */
+GUEST guest_mem_past_vmo_end
+	movl $0x1234, 0x400000
+	mov 0x400000, %ecx
+	out %eax, $0x10
+	mov 0x401000, %edx
+	EXIT
+GUEST_END guest_mem_past_vmo_end
