@@ -566,12 +566,11 @@ static zx_status_t stream_call(const Zxvm__V1__VcpuStreamRequest *req,
 
 zx_status_t zxc_vcpu_enter(zx_handle_t vcpu, zx_port_packet_t *packet)
 {
-	/* Checked here, not after the call: a remote enter would run the guest to lose the
-	 * packet. */
-	if (!packet)
-		return ZX_ERR_INVALID_ARGS;
+	/* Without a buffer the daemon makes every check of the call, on this thread's stream as
+	 * any enter, and answers INVALID_ARGS without running the guest (proto: no_packet). */
 	Zxvm__V1__VcpuEnterRequest e = ZXVM__V1__VCPU_ENTER_REQUEST__INIT;
 	e.vcpu = vcpu;
+	e.no_packet = !packet;
 	Zxvm__V1__VcpuStreamRequest req = ZXVM__V1__VCPU_STREAM_REQUEST__INIT;
 	req.call_case = ZXVM__V1__VCPU_STREAM_REQUEST__CALL_ENTER;
 	req.enter = &e;
@@ -580,6 +579,7 @@ zx_status_t zxc_vcpu_enter(zx_handle_t vcpu, zx_port_packet_t *packet)
 	if (st == ZX_OK) {
 		zx_port_packet_t p = {0};
 		st = resp->packet ? zxp_packet_decode(resp->packet, &p) : ZX_ERR_IO;
+		/* Only a daemon that predates no_packet answers OK to it. */
 		if (st == ZX_OK && !packet)
 			st = ZX_ERR_INVALID_ARGS;
 		else if (st == ZX_OK)
@@ -785,10 +785,11 @@ zx_status_t zxc_port_create(uint32_t options, zx_handle_t *out)
 
 zx_status_t zxc_port_wait(zx_handle_t port, zx_time_t deadline, zx_port_packet_t *packet)
 {
-	if (!packet)
-		return ZX_ERR_INVALID_ARGS; /* a dequeued packet would be lost */
+	/* Without a buffer the daemon makes the handle checks and answers INVALID_ARGS without
+	 * waiting or dequeuing (proto: no_packet). */
 	Zxvm__V1__PortWaitRequest req = ZXVM__V1__PORT_WAIT_REQUEST__INIT;
 	req.port = port;
+	req.no_packet = !packet;
 	if (deadline == ZX_TIME_INFINITE) {
 		req.timeout = INT64_MAX;
 	} else {
@@ -801,6 +802,7 @@ zx_status_t zxc_port_wait(zx_handle_t port, zx_time_t deadline, zx_port_packet_t
 	if (st == ZX_OK) {
 		zx_port_packet_t p;
 		st = resp->packet ? zxp_packet_decode(resp->packet, &p) : ZX_ERR_IO;
+		/* Only a daemon that predates no_packet answers OK to it. */
 		if (st == ZX_OK && !packet)
 			st = ZX_ERR_INVALID_ARGS;
 		else if (st == ZX_OK)
@@ -811,16 +813,18 @@ zx_status_t zxc_port_wait(zx_handle_t port, zx_time_t deadline, zx_port_packet_t
 
 zx_status_t zxc_port_queue(zx_handle_t port, const zx_port_packet_t *packet)
 {
-	if (!packet)
-		return ZX_ERR_INVALID_ARGS;
-	struct zxp_packet p;
-	zx_port_packet_t user = *packet;
-	user.type = ZX_PKT_TYPE_USER; /* the payload travels as the user bytes it is */
-	zxp_packet_encode(&user, &p);
-	p.msg.type = packet->type;
 	Zxvm__V1__PortQueueRequest req = ZXVM__V1__PORT_QUEUE_REQUEST__INIT;
 	req.port = port;
-	req.packet = &p.msg;
+	/* Without a packet the request has none: the daemon makes the handle checks and answers
+	 * INVALID_ARGS (proto: PortQueueRequest). */
+	struct zxp_packet p;
+	if (packet) {
+		zx_port_packet_t user = *packet;
+		user.type = ZX_PKT_TYPE_USER; /* the payload travels as the user bytes it is */
+		zxp_packet_encode(&user, &p);
+		p.msg.type = packet->type;
+		req.packet = &p.msg;
+	}
 	CALL("PortQueue", &req, Zxvm__V1__StatusResponse, resp);
 	DONE(resp);
 }

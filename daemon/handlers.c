@@ -37,7 +37,10 @@ static zx_status_t vcpu_enter(struct zxd_ctx *ctx, const Zxvm__V1__VcpuEnterRequ
 			      struct zxp_packet *storage, Zxvm__V1__PortPacket **out_packet)
 {
 	zx_port_packet_t pkt;
-	zx_status_t st = kb_vcpu_enter(ctx->session->table, ctx->tid, r->vcpu, &pkt);
+	/* no_packet is Zircon's NULL pointer: kb_vcpu_enter answers ZX_ERR_INVALID_ARGS for it
+	 * after the handle and thread checks, without entering. */
+	zx_status_t st =
+		kb_vcpu_enter(ctx->session->table, ctx->tid, r->vcpu, r->no_packet ? NULL : &pkt);
 	if (st == ZX_OK) {
 		zxp_packet_encode(&pkt, storage);
 		*out_packet = &storage->msg;
@@ -372,7 +375,9 @@ static void h_port_wait(struct zxd_ctx *ctx, const ProtobufCMessage *req, Protob
 		out->status = ZX_ERR_NO_MEMORY;
 		return;
 	}
-	out->status = port_wait(ctx, r->port, r->timeout, &pkt);
+	/* no_packet is Zircon's NULL pointer: kb_port_wait answers ZX_ERR_INVALID_ARGS for it
+	 * after the handle checks, without waiting or dequeuing. */
+	out->status = port_wait(ctx, r->port, r->timeout, r->no_packet ? NULL : &pkt);
 	if (out->status == ZX_OK) {
 		zxp_packet_encode(&pkt, p);
 		out->packet = &TAKE_PTR(p)->msg;

@@ -1,10 +1,12 @@
 /* The documented errors of the guest and VCPU calls that do not run a guest (spec §2.1-2.8):
- * zx_guest_create, zx_guest_set_trap, zx_vcpu_create and its thread rules, kick, interrupt and
- * read/write state. Every check goes through the public API, in the order Zircon makes them
- * (spec §2: options, then BAD_HANDLE, WRONG_TYPE, ACCESS_DENIED, then kinds and sizes). */
+ * zx_guest_create, zx_guest_set_trap, zx_vcpu_create and its thread rules, kick, interrupt,
+ * read/write state, and enter, port_wait and port_queue without a packet. Every check goes
+ * through the public API, in the order Zircon makes them (spec §2: options, then BAD_HANDLE,
+ * WRONG_TYPE, ACCESS_DENIED, then kinds, sizes and pointers). */
 #include <pthread.h>
 #include <string.h>
 
+#include "harness/guest.h"
 #include "harness/objects.h"
 #include "harness/test.h"
 
@@ -79,6 +81,11 @@ static zx_status_t enter_call(void *arg)
 {
 	zx_port_packet_t p;
 	return zx_vcpu_enter(*(zx_handle_t *)arg, &p);
+}
+
+static zx_status_t enter_null_call(void *arg)
+{
+	return zx_vcpu_enter(*(zx_handle_t *)arg, NULL);
 }
 
 static zx_status_t kick_call(void *arg)
@@ -842,7 +849,8 @@ TEST(write_state_io_access_size)
 	guest_close(&g);
 }
 
-/* ---- zx_vcpu_kick, zx_vcpu_interrupt, zx_vcpu_enter without running (spec §2.4-2.6) ---- */
+/* ---- zx_vcpu_kick, zx_vcpu_interrupt, zx_vcpu_enter without running (spec §2.4-2.6), and
+ * the NULL packet of zx_port_wait / zx_port_queue (spec §4) ---- */
 
 TEST(kick_errors)
 {
@@ -906,19 +914,66 @@ TEST(interrupt_errors)
 
 TEST(enter_errors_without_running)
 {
-	struct guest g;
-	zx_handle_t vcpu, noexec;
+	AUTO_GUEST g;
+	zx_handle_t noexec;
 	zx_port_packet_t p;
-	ASSERT_OK(guest_create(&g));
-	ASSERT_OK(zx_vcpu_create(g.guest, 0, 0, &vcpu));
+	/* A guest whose first exit is known (`out` to port 0x10): no failed enter may run it. */
+	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_io_out)));
+	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_IO, 0x10, 8, ZX_HANDLE_INVALID, 42));
+	ASSERT_OK(dup_without(g.vcpu, ZX_RIGHT_EXECUTE, &noexec));
 	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_vcpu_enter(ZX_HANDLE_INVALID, &p));
 	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_vcpu_enter(MADE_UP_HANDLE, &p));
 	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_enter(g.guest, &p));
-	ASSERT_OK(dup_without(vcpu, ZX_RIGHT_EXECUTE, &noexec));
 	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED, zx_vcpu_enter(noexec, &p));
-	EXPECT_STATUS(ZX_ERR_INVALID_ARGS, zx_vcpu_enter(vcpu, NULL));
+	/* The packet pointer is checked last: after the handle, its type and rights, and the
+	 * calling thread (spec §2.4), in process and through zxvmd alike. */
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_vcpu_enter(ZX_HANDLE_INVALID, NULL));
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_vcpu_enter(MADE_UP_HANDLE, NULL));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_vcpu_enter(g.guest, NULL));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED, zx_vcpu_enter(noexec, NULL));
+	/* Closed now: a VCPU handle left open by a failed assertion would keep this thread bound
+	 * for the next test. */
 	zx_handle_close(noexec);
-	zx_handle_close(vcpu);
+	EXPECT_STATUS(ZX_ERR_BAD_STATE, on_new_thread(enter_null_call, &g.vcpu));
+	EXPECT_STATUS(ZX_ERR_INVALID_ARGS, zx_vcpu_enter(g.vcpu, NULL));
+	/* The guest has not run: the next enter gives its first exit. */
+	ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
+	EXPECT_EQ(ZX_PKT_TYPE_GUEST_IO, p.type);
+	EXPECT_EQ(42, p.key);
+	EXPECT_EQ(0x10, p.guest_io.port);
+	EXPECT_EQ(0xab, p.guest_io.data[0]);
+}
+
+TEST(port_null_packet_checked_last)
+{
+	struct guest g;
+	zx_handle_t port, noread, nowrite;
+	zx_port_packet_t in = {.key = 7, .type = ZX_PKT_TYPE_USER}, out;
+	ASSERT_OK(guest_create(&g));
+	ASSERT_OK(zx_port_create(0, &port));
+	ASSERT_OK(dup_without(port, ZX_RIGHT_READ, &noread));
+	ASSERT_OK(dup_without(port, ZX_RIGHT_WRITE, &nowrite));
+	ASSERT_OK(zx_port_queue(port, &in));
+	/* zx_port_wait: the handle, its type and READ, then the pointer (spec §4), without
+	 * dequeuing the packet waiting there... */
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_port_wait(ZX_HANDLE_INVALID, ZX_TIME_INFINITE, NULL));
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_port_wait(MADE_UP_HANDLE, ZX_TIME_INFINITE, NULL));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_port_wait(g.guest, ZX_TIME_INFINITE, NULL));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED, zx_port_wait(noread, ZX_TIME_INFINITE, NULL));
+	EXPECT_STATUS(ZX_ERR_INVALID_ARGS, zx_port_wait(port, ZX_TIME_INFINITE, NULL));
+	/* ...zx_port_queue: the same with WRITE, queuing nothing. */
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_port_queue(ZX_HANDLE_INVALID, NULL));
+	EXPECT_STATUS(ZX_ERR_BAD_HANDLE, zx_port_queue(MADE_UP_HANDLE, NULL));
+	EXPECT_STATUS(ZX_ERR_WRONG_TYPE, zx_port_queue(g.vmar, NULL));
+	EXPECT_STATUS(ZX_ERR_ACCESS_DENIED, zx_port_queue(nowrite, NULL));
+	EXPECT_STATUS(ZX_ERR_INVALID_ARGS, zx_port_queue(port, NULL));
+	/* The packet queued first is still there, and it is the only one. */
+	ASSERT_OK(zx_port_wait(port, 0, &out));
+	EXPECT_EQ(in.key, out.key);
+	EXPECT_STATUS(ZX_ERR_TIMED_OUT, zx_port_wait(port, 0, &out));
+	zx_handle_close(nowrite);
+	zx_handle_close(noread);
+	zx_handle_close(port);
 	guest_close(&g);
 }
 

@@ -32,6 +32,8 @@ ZX_VM_PERM_RWX_SPECIFIC = 0x1 | 0x2 | 0x4 | 0x10  # READ | WRITE | EXECUTE | SPE
 ZX_GUEST_TRAP_IO = 2
 ZX_PKT_TYPE_GUEST_IO = 5
 ZX_VCPU_STATE = 0
+ZX_ERR_INVALID_ARGS = -10
+ZX_ERR_WRONG_TYPE = -12
 SIZEOF_VCPU_STATE = 136
 # mov $0x1234, %ax; out %ax, $0x10; then a jump to itself, never reached.
 GUEST_CODE = bytes([0x66, 0xB8, 0x34, 0x12, 0x66, 0xE7, PORT, 0xEB, 0xFE])
@@ -129,6 +131,12 @@ def guest(pb, hv, md, resource):
     call("GuestSetTrap", pb.GuestSetTrapRequest(guest=g.guest, kind=ZX_GUEST_TRAP_IO, addr=PORT,
                                                 size=1, port=0, key=KEY))
     vcpu = call("VcpuCreate", pb.VcpuCreateRequest(guest=g.guest, options=0, entry=ENTRY)).handle
+
+    # no_packet: every check of the call, then INVALID_ARGS, and the guest does not run.
+    n = hv.VcpuEnter(pb.VcpuEnterRequest(vcpu=vcpu, no_packet=True), metadata=md, timeout=20)
+    check("VcpuEnter no_packet status", ZX_ERR_INVALID_ARGS, n.status)
+    n = hv.VcpuEnter(pb.VcpuEnterRequest(vcpu=vmo, no_packet=True), metadata=md, timeout=20)
+    check("VcpuEnter no_packet on a VMO handle", ZX_ERR_WRONG_TYPE, n.status)
 
     e = call("VcpuEnter", pb.VcpuEnterRequest(vcpu=vcpu))
     p = e.packet
