@@ -2,6 +2,7 @@
  * guest itself reads it, and zx_vcpu_read_state / zx_vcpu_write_state as the guest sees them
  * (§2.7, §2.8): GPRs, RFLAGS (only with bit 1, only the user bits), CR0.NE and the #GP for NW
  * without CD. */
+#include <pthread.h>
 #include <string.h>
 
 #include "harness/guest.h"
@@ -251,49 +252,67 @@ TEST(state_cr0_nw_without_cd_raises_gp)
 
 #define AP_ENTRY 0x20000u
 
+/* Create the VCPU of VPID 1 on the calling thread (after create/close cycles of VPIDs 2..63 when
+ * VPID 1 was used before), check that it starts as new, run guest_state_dirty to its pending
+ * MMIO read, write a register, and close it. */
+static void dirty_round(struct test_guest *g, bool again)
+{
+	static const uint8_t zeros[0x20];
+	ASSERT_OK(zx_vmo_write(g->vmo, zeros, STATE_OUT + 0x100, sizeof(zeros)));
+	if (again) {
+		for (int i = 0; i < 62; i++) {
+			zx_handle_t other;
+			ASSERT_OK(zx_vcpu_create(g->guest, 0, 0x1000, &other));
+			ASSERT_OK(zx_handle_close(other));
+		}
+	}
+	zx_handle_t vcpu;
+	ASSERT_OK(zx_vcpu_create(g->guest, 0, GUEST_ENTRY, &vcpu));
+	zx_vcpu_state_t s;
+	ASSERT_OK(zx_vcpu_read_state(vcpu, ZX_VCPU_STATE, &s, sizeof(s)));
+	for (int i = 0; i < 16; i++)
+		if (*gpr_slot(&s, i) != 0)
+			test_fail(__FILE__, __LINE__, "%s: expected 0, got %#llx", gpr_names[i],
+				  (unsigned long long)*gpr_slot(&s, i));
+	EXPECT_EQ(0, s.rflags);
+	zx_port_packet_t p;
+	zx_status_t st = zx_vcpu_enter(vcpu, &p);
+	EXPECT_STATUS(ZX_OK, st);
+	if (st == ZX_OK) {
+		EXPECT_EQ(ZX_PKT_TYPE_GUEST_MEM, p.type);
+		EXPECT_EQ(0x10000000ull, p.guest_mem.addr);
+		EXPECT_EQ(0, out_u64(g, 0x100)); /* LSTAR */
+		EXPECT_EQ(0, out_u64(g, 0x108)); /* SYSENTER_CS */
+		EXPECT_EQ(0, out_u64(g, 0x110)); /* x2APIC ID: VPID 1 every time */
+		/* Leave the read pending with a register written, and close. */
+		EXPECT_STATUS(ZX_OK, zx_vcpu_read_state(vcpu, ZX_VCPU_STATE, &s, sizeof(s)));
+		EXPECT_EQ(0x1234ull, s.r15);
+		s.rax = 0x777;
+		EXPECT_STATUS(ZX_OK, zx_vcpu_write_state(vcpu, ZX_VCPU_STATE, &s, sizeof(s)));
+	}
+	EXPECT_STATUS(ZX_OK, zx_handle_close(vcpu));
+}
+
+static void *dirty_round_thread(void *arg)
+{
+	dirty_round(arg, true);
+	return NULL;
+}
+
 /* A VCPU that gets the VPID of a closed one starts as new (zxvm reuses the closed VCPU's KVM
- * vcpu, as KVM cannot free one): no MSR it wrote, no register, no MMIO read it left pending. */
+ * vcpu, as KVM cannot free one): no MSR it wrote, no register, no MMIO read it left pending;
+ * also when the new VCPU's thread is another one (in zxvmd: another VCPU thread). */
 TEST(state_vcpu_after_a_closed_one_starts_fresh)
 {
 	AUTO_GUEST g;
-	ASSERT_OK(setup_guest(&g, GUEST_CODE(guest_state_dirty)));
+	ASSERT_OK(setup_guest_no_vcpu(&g, GUEST_CODE(guest_state_dirty)));
 	ASSERT_OK(zx_guest_set_trap(g.guest, ZX_GUEST_TRAP_MEM, 0x10000000, 0x1000,
 				    ZX_HANDLE_INVALID, 0x3e3));
-	for (int round = 0; round < 2; round++) {
-		static const uint8_t zeros[0x20];
-		ASSERT_OK(zx_vmo_write(g.vmo, zeros, STATE_OUT + 0x100, sizeof(zeros)));
-		if (round == 1) {
-			/* VPIDs 2..63, so that the next VCPU gets VPID 1 again (spec §2.3). */
-			for (int i = 0; i < 62; i++) {
-				zx_handle_t other;
-				ASSERT_OK(zx_vcpu_create(g.guest, 0, 0x1000, &other));
-				ASSERT_OK(zx_handle_close(other));
-			}
-			ASSERT_OK(zx_vcpu_create(g.guest, 0, GUEST_ENTRY, &g.vcpu));
-			zx_vcpu_state_t s;
-			ASSERT_OK(read_regs(&g, &s));
-			for (int i = 0; i < 16; i++)
-				if (*gpr_slot(&s, i) != 0)
-					test_fail(__FILE__, __LINE__, "%s: expected 0, got %#llx",
-						  gpr_names[i], (unsigned long long)*gpr_slot(&s, i));
-			EXPECT_EQ(0, s.rflags);
-		}
-		zx_port_packet_t p;
-		ASSERT_OK(zx_vcpu_enter(g.vcpu, &p));
-		EXPECT_EQ(ZX_PKT_TYPE_GUEST_MEM, p.type);
-		EXPECT_EQ(0x10000000ull, p.guest_mem.addr);
-		EXPECT_EQ(0, out_u64(&g, 0x100)); /* LSTAR */
-		EXPECT_EQ(0, out_u64(&g, 0x108)); /* SYSENTER_CS */
-		EXPECT_EQ(0, out_u64(&g, 0x110)); /* x2APIC ID: VPID 1 both times */
-		/* Leave the read pending with a register written, and close. */
-		zx_vcpu_state_t s;
-		ASSERT_OK(read_regs(&g, &s));
-		EXPECT_EQ(0x1234ull, s.r15);
-		s.rax = 0x777;
-		ASSERT_OK(write_regs(&g, &s));
-		ASSERT_OK(zx_handle_close(g.vcpu));
-		g.vcpu = ZX_HANDLE_INVALID;
-	}
+	dirty_round(&g, false);
+	dirty_round(&g, true);
+	pthread_t t;
+	ASSERT_EQ(0, pthread_create(&t, NULL, dirty_round_thread, &g));
+	pthread_join(t, NULL);
 }
 
 TEST(state_secondary_vcpu_starts_in_real_mode)
