@@ -14,8 +14,12 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus" fuzz-crashes
 cp "$corpus"/* "$work/corpus/" 2>/dev/null
 # -timeout: one input; -rss_limit_mb: a leak or a runaway allocation fails the run.
+# -error_exitcode: libFuzzer's default, 77, is ctest's "skipped": a crash must fail.
 "$target" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 \
+	-error_exitcode=1 -timeout_exitcode=1 \
 	-artifact_prefix="$PWD/fuzz-crashes/$(basename "$target")-" "$work/corpus"
 rc=$?
 echo "$(basename "$target"): exit $rc"
+# Only the /dev/kvm check above may skip.
+[ "$rc" = 77 ] && rc=1
 exit $rc
