@@ -27,6 +27,9 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <systemd/sd-daemon.h>
@@ -845,6 +848,46 @@ static char *tls_read(int i, struct tls_file_id *id, bool reload)
 	return NULL;
 }
 
+/* The first PEM object of a text as OpenSSL reads it: a certificate, or a private key. */
+static X509 *pem_cert(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	return x;
+}
+
+static EVP_PKEY *pem_key(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	return k;
+}
+
+/* What gRPC would refuse in a set that reads and looks like PEM, or NULL: caught here, the
+ * refusal is ours to log and the set in use stays; gRPC would only say that its handshaker
+ * could not be made. */
+static const char *tls_set_problem(char *const pem[TLS_NFILES])
+{
+	const char *why = NULL;
+	X509 *cert = pem_cert(pem[TLS_CERT]), *ca = pem_cert(pem[TLS_CA]);
+	EVP_PKEY *key = pem_key(pem[TLS_KEY]);
+	if (!cert)
+		why = "the certificate is not a PEM certificate";
+	else if (!key)
+		why = "the key is not a PEM private key";
+	else if (X509_check_private_key(cert, key) != 1)
+		why = "the key does not belong to the certificate";
+	else if (!ca)
+		why = "the client CA is not a PEM certificate";
+	X509_free(cert);
+	X509_free(ca);
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+	return why;
+}
+
 /* Under tls.lock: read the set again if a file changed since it was last read, or if force.
  * Returns false when a set was read and refused. */
 static bool tls_check_locked(bool force)
@@ -870,6 +913,17 @@ static bool tls_check_locked(bool force)
 		pem[i] = tls_read(i, &tls.seen[i], reload);
 		good &= pem[i] != NULL;
 		same &= pem[i] && tls.pem[i] && strcmp(pem[i], tls.pem[i]) == 0;
+	}
+	const char *problem = good && !same ? tls_set_problem(pem) : NULL;
+	if (problem) {
+		good = false;
+		if (reload)
+			zxd_log(ZXD_LOG_ERR, "TLS reload refused: %s (%s, %s, %s); the certificates "
+				"in use stay", problem, tls.path[TLS_CERT], tls.path[TLS_KEY],
+				tls.path[TLS_CA]);
+		else
+			zxd_log(ZXD_LOG_ERR, "cannot use TLS certificates: %s (%s, %s, %s)", problem,
+				tls.path[TLS_CERT], tls.path[TLS_KEY], tls.path[TLS_CA]);
 	}
 	if (good && same) {
 		if (force)

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ZXVM_DEPS=(build-essential cmake ninja-build pkg-config binutils
-	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libsystemd-dev libseccomp-dev
+	libgrpc-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libsystemd-dev libseccomp-dev
 	python3 python3-grpcio python3-grpc-tools python3-protobuf openssl clang libclang-rt-14-dev
 	systemd-container debootstrap debhelper dpkg-dev rsync)
 

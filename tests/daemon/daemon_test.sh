@@ -379,6 +379,14 @@ scenario_tls_rotation()
 	logged "SIGHUP, nothing changed: nothing reloaded" \
 		"<5>TLS certificate files unchanged: nothing new"
 
+	# Well-formed PEM that gRPC would still refuse: set 2's key with set 1's certificate.
+	cat "$set2/server.key" >"$live/server.key"
+	kill -HUP "$ZXD_PID"
+	logged "key of another certificate + SIGHUP: refusal logged" \
+		"<3>TLS reload refused: the key does not belong to the certificate"
+	tls_client "$set1" "$set1"
+	ok "key of another certificate: set-1 client (set 1 stays)" connected "$TLS_RESULT"
+
 	zxd_stop 10
 	ok "zxvmd exit status" 0 "$ZXD_RC"
 	zxd_cleanup
