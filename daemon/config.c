@@ -52,6 +52,10 @@ static const char usage[] =
 	"  --help                  this text\n"
 	"  --version               the version\n"
 	"\n"
+	"Signals: SIGTERM or SIGINT stop accepting, kick every VCPU, answer what is pending and exit\n"
+	"0; SIGHUP reads the TLS certificate, key and client CA again (they are also re-read when\n"
+	"the files change). See zxvmd(8).\n"
+	"\n"
 	"Example: zxvmd --listen unix:/tmp/zxvm.sock\n";
 
 enum {
