@@ -64,41 +64,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 
-# start_client [RUNNER...] -- ARGS...: start zxvm-test-client (behind RUNNER, e.g. setpriv)
-# with its stdout on a fifo read through CLIENT_FD; CLIENT_PID is its pid (RUNNER execs it).
-start_client()
-{
-	local runner=()
-	while [ "$1" != -- ]; do
-		runner+=("$1")
-		shift
-	done
-	shift
-	local fifo
-	fifo=$(mktemp -u "$ZXD_DIR/client.XXXXXX")
-	mkfifo -m 0600 "$fifo"
-	"${runner[@]}" "$client" "$@" >"$fifo" 2>&2 </dev/null &
-	CLIENT_PID=$!
-	exec {CLIENT_FD}<"$fifo"
-	rm -f "$fifo"
-}
-
-# client_line SECONDS: the client's next line in LINE (false at EOF or the deadline).
-client_line()
-{
-	LINE=
-	IFS= read -r -t "$1" LINE <&"$CLIENT_FD"
-}
-
-# end_client: wait for the client to exit (10 s at most) and close its output.
-end_client()
-{
-	zxd_wait_pid "$CLIENT_PID" 10
-	[ "$ZXD_WAITED" = 124 ] && kill -KILL "$CLIENT_PID" 2>/dev/null
-	exec {CLIENT_FD}<&-
-	CLIENT_PID=
-}
-
 # guest_create_as WHO [RUNNER...]: run `zxvm-test-client guest-create` and check its report.
 # Sets RESOURCE and GUEST_CREATE; the client's pid in PEER_PID.
 guest_create_as()

@@ -70,33 +70,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 
-# start_client ARGS...: zxvm-fault-client with its stdout on a fifo read through CLIENT_FD.
-start_client()
-{
-	local fifo
-	fifo=$(mktemp -u "$ZXD_DIR/client.XXXXXX")
-	mkfifo -m 0600 "$fifo"
-	"$client" "$@" >"$fifo" </dev/null &
-	CLIENT_PID=$!
-	exec {CLIENT_FD}<"$fifo"
-	rm -f "$fifo"
-}
-
-# client_line SECONDS: the client's next line in LINE (false at EOF or the deadline).
-client_line()
-{
-	LINE=
-	IFS= read -r -t "$1" LINE <&"$CLIENT_FD"
-}
-
-end_client()
-{
-	zxd_wait_pid "$CLIENT_PID" "${1:-10}"
-	[ "$ZXD_WAITED" = 124 ] && kill -KILL "$CLIENT_PID" 2>/dev/null
-	exec {CLIENT_FD}<&-
-	CLIENT_PID=
-}
-
 rss_kb()
 {
 	local k v _
@@ -138,7 +111,7 @@ kill_one()
 {
 	local what=$1 ready=$2 released=$3
 	shift 3
-	start_client "$@"
+	start_client -- "$@"
 	local pid=$CLIENT_PID tok t0
 	client_line 30
 	ok "$what: client ready" "$ready" "$LINE"
@@ -180,7 +153,7 @@ scenario_kill()
 {
 	zxd_start unix --log-level debug || { fail "kill: zxvmd did not start"; return; }
 	# Warm up: gRPC and KVM keep what they open on first use.
-	start_client serve 3
+	start_client -- serve 3
 	client_line 30
 	end_client
 	wait_freed 1 10 || fail "warm-up session never freed"
@@ -205,14 +178,14 @@ leak_check()
 	shift 2
 	warm=$((n / 10 < 10 ? 10 : n / 10))
 	zxd_start unix --log-level debug || { fail "$what: zxvmd did not start"; return; }
-	start_client "$@" "$warm"
+	start_client -- "$@" "$warm"
 	client_line 120
 	end_client 120
 	wait_freed "$warm" 60 || { fail "$what: warm-up sessions never freed"; return; }
 	local fd0 rss0 fd1 rss1 t0 secs
 	fd0=$(zxd_fd_count) rss0=$(rss_kb)
 	t0=$(zxd_now_ms)
-	start_client "$@" "$n"
+	start_client -- "$@" "$n"
 	client_line $((n / 10 + 60))
 	local report=$LINE
 	end_client 60
@@ -241,7 +214,7 @@ leak_check()
 			"$([ $((rss1 - rss0)) -le "$RSS_SLACK_KB" ] && echo yes ||
 				echo "no: $rss0 -> $rss1 KiB")"
 	fi
-	start_client serve 3
+	start_client -- serve 3
 	client_line 30
 	ok "$what: zxvmd still serves guests" "served ZX_OK 3" "$LINE"
 	end_client
@@ -258,7 +231,7 @@ scenario_sigterm()
 	zxd_start unix || { fail "sigterm: zxvmd did not start"; return; }
 	while [ "$left" -gt 0 ]; do
 		k=$((left < per ? left : per))
-		start_client spin "$k"
+		start_client -- spin "$k"
 		pids+=("$CLIENT_PID") fds+=("$CLIENT_FD") counts+=("$k")
 		CLIENT_PIDS+=("$CLIENT_PID")
 		client_line 60
@@ -320,7 +293,7 @@ scenario_seccomp()
 		return
 	fi
 	zxd_start unix || { fail "seccomp: zxvmd did not start"; return; }
-	start_client serve 3
+	start_client -- serve 3
 	client_line 30
 	ok "zxvmd serves guests under its filter" "served ZX_OK 3" "$LINE"
 	end_client
