@@ -7,13 +7,8 @@
  *
  * The other process is tests/daemon/daemon_client.c (zxvm-test-client, found through
  * $ZXVM_TEST_CLIENT or next to this program); every read from it has a deadline. */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -22,6 +17,7 @@
 
 #include <zxvm/zxvm.h>
 
+#include "fault-util.h"
 #include "harness/guest.h"
 #include "harness/test.h"
 
@@ -29,140 +25,44 @@
 #define BELL_GPA 0x40000000u
 #define BELL_KEY 0xbe11u
 #define CHILD_TIMEOUT_MS 20000
-#define BELL_WAIT_NS (20ll * 1000 * 1000 * 1000)
+#define BELL_WAIT_MS 20000
 
-extern char **environ;
+/* ---- the other process (fault-util.h's child helpers) ---- */
 
-/* Tests here need a daemon: in process there is one handle table and nothing to isolate. */
-#define NEED_DAEMON()                                                                              \
-	do {                                                                                       \
-		const char *_t = getenv("ZXVM_TEST_TARGET");                                       \
-		if (!_t || strcmp(_t, "inproc:") == 0)                                             \
-			TEST_SKIP("needs zxvmd: run through tests/daemon/with-zxvmd.sh");          \
-	} while (0)
-
-static zx_time_t deadline_after(int64_t ns)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (zx_time_t)ts.tv_sec * 1000000000 + ts.tv_nsec + ns;
-}
-
-/* ---- the other process ---- */
-
-struct child {
-	pid_t pid;
-	int in, out; /* its stdin (ours to write), its stdout (ours to read) */
-	char buf[4096];
-	size_t len;
-};
-
-static void child_end(struct child *c)
-{
-	if (c->in >= 0)
-		close(c->in);
-	if (c->out >= 0)
-		close(c->out);
-	if (c->pid > 0) {
-		kill(c->pid, SIGKILL);
-		waitpid(c->pid, NULL, 0);
+#define AUTO_CHILD struct fault_child __attribute__((cleanup(fault_child_kill)))
+#define NO_CHILD                                                                                   \
+	{                                                                                          \
+		.pid = -1, .in = -1, .out = -1                                                     \
 	}
-	c->pid = 0;
-	c->in = c->out = -1;
-}
 
-#define AUTO_CHILD struct child __attribute__((cleanup(child_end)))
-
-static const char *client_path(void)
+/* Start zxvm-test-client with args (NULL-terminated; argv[0] is filled in). */
+static bool child_start(struct fault_child *c, const char **args)
 {
-	static char path[PATH_MAX];
-	const char *env = getenv("ZXVM_TEST_CLIENT");
-	if (env && env[0])
-		return env;
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
-	if (n <= 0)
-		return "zxvm-test-client";
-	path[n] = 0;
-	char *slash = strrchr(path, '/');
-	strcpy(slash ? slash + 1 : path, "zxvm-test-client");
-	return path;
-}
-
-/* Start zxvm-test-client with args (argv[0] is filled in), its stdin and stdout on pipes. */
-static bool child_start(struct child *c, const char **args)
-{
-	int in[2], out[2];
-	const char *argv[8] = {client_path()};
+	char *argv[8] = {(char *)fault_sibling_path("ZXVM_TEST_CLIENT", "zxvm-test-client")};
 	for (int i = 0; args[i] && i < 6; i++)
-		argv[i + 1] = args[i];
-	*c = (struct child){.in = -1, .out = -1};
-	if (pipe2(in, O_CLOEXEC) < 0)
-		return false;
-	if (pipe2(out, O_CLOEXEC) < 0) {
-		close(in[0]);
-		close(in[1]);
-		return false;
-	}
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	int err = posix_spawn(&c->pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
-	close(out[1]);
-	c->in = in[1];
-	c->out = out[0];
-	if (err) {
-		test_fail(__FILE__, __LINE__, "cannot start %s: %s", argv[0], strerror(err));
-		c->pid = 0;
-		return false;
-	}
-	return true;
+		argv[i + 1] = (char *)args[i];
+	int err = fault_child_start(c, argv);
+	if (err)
+		test_fail(__FILE__, __LINE__, "cannot start %s: %s", argv[0], strerror(-err));
+	return err == 0;
 }
 
 /* The next line the child prints, within CHILD_TIMEOUT_MS; false at EOF or the deadline. */
-static bool child_line(struct child *c, char *line, size_t size)
+static bool child_line(struct fault_child *c, char *line, size_t size)
 {
-	struct timespec start, now;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		char *nl = memchr(c->buf, '\n', c->len);
-		if (nl) {
-			size_t n = (size_t)(nl - c->buf);
-			snprintf(line, size, "%.*s", (int)n, c->buf);
-			memmove(c->buf, nl + 1, c->len - n - 1);
-			c->len -= n + 1;
-			return true;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long spent = (now.tv_sec - start.tv_sec) * 1000 +
-			     (now.tv_nsec - start.tv_nsec) / 1000000;
-		struct pollfd p = {.fd = c->out, .events = POLLIN};
-		if (spent >= CHILD_TIMEOUT_MS ||
-		    poll(&p, 1, (int)(CHILD_TIMEOUT_MS - spent)) <= 0 || c->len == sizeof(c->buf))
-			return false;
-		ssize_t r = read(c->out, c->buf + c->len, sizeof(c->buf) - c->len);
-		if (r <= 0)
-			return false;
-		c->len += (size_t)r;
-	}
+	return fault_child_line(c, line, size, CHILD_TIMEOUT_MS);
 }
 
-/* Close its stdin, read to EOF (it exits), and return its exit status (-1 if it died). */
-static int child_finish(struct child *c)
+/* Tell it to finish (EOF on its stdin), show what else it says, and return its exit status
+ * (-1 if it did not exit by itself within CHILD_TIMEOUT_MS). */
+static int child_finish(struct fault_child *c)
 {
 	char line[256];
 	close(c->in);
 	c->in = -1;
 	while (child_line(c, line, sizeof(line)))
 		fprintf(stderr, "  child: %s\n", line);
-	int status;
-	/* Its stdout is closed, so it has exited or is exiting: this wait is short. */
-	kill(c->pid, SIGKILL);
-	if (waitpid(c->pid, &status, 0) != c->pid)
-		return -1;
-	c->pid = 0;
+	int status = fault_child_end(c, CHILD_TIMEOUT_MS);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -175,7 +75,7 @@ TEST(handles_of_another_session_are_bad_handles)
 	unsigned theirs = 0;
 	uint8_t byte = 0x5a;
 
-	AUTO_CHILD holder = {.in = -1, .out = -1};
+	AUTO_CHILD holder = NO_CHILD;
 	ASSERT_TRUE(child_start(&holder, (const char *[]){"hold", NULL}));
 	ASSERT_TRUE(child_line(&holder, line, sizeof(line)));
 	if (sscanf(line, "vmo %x", &theirs) != 1 || theirs == 0) {
@@ -195,7 +95,7 @@ TEST(handles_of_another_session_are_bad_handles)
 	char a[16], b[16];
 	snprintf(a, sizeof(a), "%#x", ours);
 	snprintf(b, sizeof(b), "%#x", test_resource);
-	AUTO_CHILD prober = {.in = -1, .out = -1};
+	AUTO_CHILD prober = NO_CHILD;
 	ASSERT_TRUE(child_start(&prober, (const char *[]){"probe", a, b, NULL}));
 	for (int i = 0; i < 2; i++) {
 		char want[96];
@@ -233,7 +133,7 @@ static void *closer_main(void *arg)
 {
 	struct closer *c = arg;
 	zx_port_packet_t p;
-	c->wait_st = zx_port_wait(c->port, deadline_after(BELL_WAIT_NS), &p);
+	c->wait_st = zx_port_wait(c->port, deadline_after_ms(BELL_WAIT_MS), &p);
 	if (c->wait_st == ZX_OK && (p.type != ZX_PKT_TYPE_GUEST_BELL || p.key != BELL_KEY))
 		c->wait_st = ZX_ERR_INTERNAL;
 	c->st[0] = zx_handle_close(c->g->guest);

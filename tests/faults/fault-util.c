@@ -190,18 +190,23 @@ void fault_child_kill(struct fault_child *c)
 	fault_child_end(c, 10000);
 }
 
-const char *fault_client_path(void)
+const char *fault_sibling_path(const char *env_name, const char *name)
 {
 	static char path[PATH_MAX];
-	const char *env = getenv("ZXVM_FAULT_CLIENT");
+	const char *env = getenv(env_name);
 	if (env && env[0])
 		return env;
 	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
 	if (n < 0)
-		return "zxvm-fault-client";
+		return name;
 	path[n] = 0;
 	char *slash = strrchr(path, '/');
 	snprintf(slash ? slash + 1 : path, sizeof(path) - (size_t)(slash ? slash + 1 - path : 0),
-		 "zxvm-fault-client");
+		 "%s", name);
 	return path;
+}
+
+const char *fault_client_path(void)
+{
+	return fault_sibling_path("ZXVM_FAULT_CLIENT", "zxvm-fault-client");
 }

@@ -58,6 +58,9 @@ int fault_child_end(struct fault_child *c, int timeout_ms);
 /* Kill it (SIGKILL) and reap it; safe on a child that never started. */
 void fault_child_kill(struct fault_child *c);
 
+/* $env_name if set, else the program `name` next to this one (a static buffer, valid until
+ * the next call). */
+const char *fault_sibling_path(const char *env_name, const char *name);
 /* zxvm-fault-client next to this program, or $ZXVM_FAULT_CLIENT. */
 const char *fault_client_path(void);
 

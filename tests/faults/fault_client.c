@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,19 +45,6 @@
 #define MAX_SPIN 64
 #define BELL_TIMEOUT_MS 30000
 #define CHILD_READY_MS 30000
-
-/* What tests/harness/guest.c needs of the test runner (test.h). */
-zx_handle_t test_resource;
-
-void test_fail(const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "zxvm-fault-client: %s:%d: ", file, line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static const char *target;
 

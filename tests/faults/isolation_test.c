@@ -19,13 +19,6 @@
 #define FAULT_MS "300" /* how long the other client keeps faulting */
 #define SPIN_EXITS 200 /* exits this client must get while the other guest spins */
 
-#define NEED_DAEMON()                                                                              \
-	do {                                                                                       \
-		const char *_t = getenv("ZXVM_TEST_TARGET");                                       \
-		if (!_t || strcmp(_t, "inproc:") == 0)                                             \
-			TEST_SKIP("needs zxvmd: run through tests/daemon/with-zxvmd.sh");          \
-	} while (0)
-
 /* This client's guest: enters until told to stop, each one IO exit. */
 struct io_loop {
 	pthread_t thread;

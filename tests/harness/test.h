@@ -7,6 +7,8 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <zircon/syscalls.h>
 
@@ -88,4 +90,13 @@ extern zx_handle_t test_resource;
 	do {                                                                                       \
 		test_skip(why);                                                                    \
 		return;                                                                            \
+	} while (0)
+
+/* For tests that need a daemon (ZXVM_TEST_TARGET other than inproc:, as with-zxvmd.sh sets
+ * it): skip them in process, where there is one handle table and nothing to isolate. */
+#define NEED_DAEMON()                                                                              \
+	do {                                                                                       \
+		const char *_t = getenv("ZXVM_TEST_TARGET");                                       \
+		if (!_t || strcmp(_t, "inproc:") == 0)                                             \
+			TEST_SKIP("needs zxvmd: run through tests/daemon/with-zxvmd.sh");          \
 	} while (0)

@@ -15,7 +15,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,19 +33,6 @@
 #define MAX_SECONDS 600
 #define HIST_US 100000 /* 1 µs buckets up to 100 ms; slower exits go in the last */
 #define READY_TIMEOUT_MS 60000
-
-/* What tests/harness/guest.c needs of the test runner (test.h). */
-zx_handle_t test_resource;
-
-void test_fail(const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "load: %s:%d: ", file, line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 struct vcpu_run {
 	pthread_t thread;
