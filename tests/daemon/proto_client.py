@@ -18,11 +18,7 @@ import struct
 import sys
 import tempfile
 
-try:
-    import grpc
-except ImportError:
-    print("skipped: no grpc module for this python (Debian package python3-grpcio)")
-    sys.exit(77)
+from wirecheck import Checks, channel, grpc
 
 GUEST_RAM = 2 << 20
 ENTRY = 0x10000
@@ -38,19 +34,6 @@ SIZEOF_VCPU_STATE = 136
 # mov $0x1234, %ax; out %ax, $0x10; then a jump to itself, never reached.
 GUEST_CODE = bytes([0x66, 0xB8, 0x34, 0x12, 0x66, 0xE7, PORT, 0xEB, 0xFE])
 
-passes = failures = 0
-
-
-def check(what, expected, actual):
-    global passes, failures
-    ok = expected == actual
-    passes += ok
-    failures += not ok
-    print(f"{'ok  ' if ok else 'FAIL'} {what}: expected {show(expected)}, got {show(actual)}",
-          flush=True)
-    return ok
-
-
 def show(v):
     """Numbers past 9 in hex (ports, keys, register values), also inside tuples."""
     if isinstance(v, tuple):
@@ -58,6 +41,10 @@ def show(v):
     if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 9:
         return hex(v)
     return repr(v)
+
+
+checks = Checks(show)
+check = checks.check
 
 
 def generate(proto_root, out):
@@ -72,21 +59,6 @@ def generate(proto_root, out):
         print(f"grpc_tools.protoc failed on {args[-1]}")
         sys.exit(1)
     sys.path.insert(0, out)
-
-
-def channel():
-    target = os.environ["ZXVM_TEST_TARGET"]
-    if target.startswith("unix:"):
-        return grpc.insecure_channel(target)
-
-    def read(var):
-        with open(os.environ[var], "rb") as f:
-            return f.read()
-
-    creds = grpc.ssl_channel_credentials(read("ZXVM_TLS_CA"), read("ZXVM_TLS_KEY"),
-                                         read("ZXVM_TLS_CERT"))
-    name = os.environ.get("ZXVM_TLS_SERVER_NAME", "localhost")
-    return grpc.secure_channel(target, creds, [("grpc.ssl_target_name_override", name)])
 
 
 def page_tables():
@@ -163,8 +135,7 @@ def main():
             run(hypervisor_pb2, hypervisor_pb2_grpc)
         except grpc.RpcError as e:
             check("gRPC status", grpc.StatusCode.OK, e.code())
-    print(f"{passes} passed, {failures} failed")
-    return 1 if failures or not passes else 0
+    return checks.report()
 
 
 if __name__ == "__main__":

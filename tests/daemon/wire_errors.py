@@ -11,49 +11,12 @@ Messages are raw bytes here, encoded and decoded by the few lines below, so that
 nothing but grpcio. Target and TLS files come from ZXVM_TEST_TARGET and ZXVM_TLS_* as for the
 C clients. Exit 0 when every check passed, 1 otherwise; each check prints one line.
 """
-import os
 import sys
 
-try:
-    import grpc
-except ImportError:
-    print("skipped: no grpc module for this python (Debian package python3-grpcio)")
-    sys.exit(77)
+from wirecheck import SERVICE, TIMEOUT, Checks, channel, grpc
 
-SERVICE = "/zxvm.v1.Hypervisor/"
-TIMEOUT = 20  # seconds, for every call
-passes = failures = 0
-
-
-def check(what, expected, actual):
-    global passes, failures
-    ok = expected == actual
-    passes += ok
-    failures += not ok
-    print(f"{'ok  ' if ok else 'FAIL'} {what}: expected {show(expected)}, got {show(actual)}",
-          flush=True)
-
-
-def show(v):
-    """Status codes by name, also inside tuples."""
-    if isinstance(v, tuple):
-        return "(" + ", ".join(show(x) for x in v) + ")"
-    return v.name if isinstance(v, grpc.StatusCode) else repr(v)
-
-
-def channel():
-    target = os.environ["ZXVM_TEST_TARGET"]
-    if target.startswith("unix:"):
-        return grpc.insecure_channel(target)
-
-    def read(var):
-        with open(os.environ[var], "rb") as f:
-            return f.read()
-
-    creds = grpc.ssl_channel_credentials(read("ZXVM_TLS_CA"), read("ZXVM_TLS_KEY"),
-                                         read("ZXVM_TLS_CERT"))
-    name = os.environ.get("ZXVM_TLS_SERVER_NAME", "localhost")
-    return grpc.secure_channel(target, creds, [("grpc.ssl_target_name_override", name)])
+checks = Checks()
+check = checks.check
 
 
 def varint(buf, i):
@@ -152,8 +115,7 @@ def main():
     lease2.cancel()
     lease.cancel()
     ch.close()
-    print(f"{passes} passed, {failures} failed")
-    return 1 if failures else 0
+    return checks.report()
 
 
 if __name__ == "__main__":

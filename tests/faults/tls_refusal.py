@@ -15,30 +15,11 @@ import subprocess
 import sys
 import tempfile
 
-try:
-    import grpc
-except ImportError:
-    print("skipped: no grpc module for this python (Debian package python3-grpcio)")
-    sys.exit(77)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
+from wirecheck import SERVICE, TIMEOUT, Checks, grpc, read, secure_channel  # noqa: E402
 
-SERVICE = "/zxvm.v1.Hypervisor/"
-TIMEOUT = 20  # seconds, for every call
-passes = failures = 0
-
-
-def check(what, expected, actual):
-    global passes, failures
-    ok = expected == actual
-    passes += ok
-    failures += not ok
-    name = lambda v: v.name if isinstance(v, grpc.StatusCode) else repr(v)
-    print(f"{'ok  ' if ok else 'FAIL'} {what}: expected {name(expected)}, got {name(actual)}",
-          flush=True)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
+checks = Checks()
+check = checks.check
 
 
 def open_session(ch):
@@ -53,9 +34,7 @@ def open_session(ch):
 
 
 def secure(ca, key=None, cert=None):
-    creds = grpc.ssl_channel_credentials(ca, key, cert)
-    name = os.environ.get("ZXVM_TLS_SERVER_NAME", "localhost")
-    return grpc.secure_channel(target, creds, [("grpc.ssl_target_name_override", name)])
+    return secure_channel(target, ca, key, cert)
 
 
 def other_ca_client(d):
@@ -95,5 +74,4 @@ with grpc.insecure_channel(target) as ch:
 with secure(ca, read(os.environ["ZXVM_TLS_KEY"]), read(os.environ["ZXVM_TLS_CERT"])) as ch:
     check("the CA's client certificate afterwards: OpenSession", grpc.StatusCode.OK,
           open_session(ch))
-print(f"{passes} passed, {failures} failed")
-sys.exit(1 if failures else 0)
+sys.exit(checks.report())
