@@ -34,6 +34,22 @@ const struct zxd_method *fz_method(const char *name)
 	abort();
 }
 
+const struct zxd_method *fz_pick(struct fz_methods *ms, const struct fz_record *r)
+{
+	if (!ms->m[0])
+		for (size_t i = 0; i < ms->n; i++)
+			ms->m[i] = fz_method(ms->names[i]);
+	return ms->m[(r->op & 0x1f) % ms->n];
+}
+
+void fz_call_records(struct fz_methods *ms, const uint8_t *data, size_t size, struct fz_handles *hs,
+		     fz_fixup_fn fixup)
+{
+	struct fz_record r;
+	for (int i = 0; i < FZ_MAX_RECORDS && fz_next_record(&data, &size, &r); i++)
+		fz_call(fz_pick(ms, &r), &r, hs, fixup);
+}
+
 uint64_t fz_record_tid(const struct fz_record *r)
 {
 	unsigned sel = (r->op >> 5) & 3;

@@ -132,6 +132,21 @@ typedef void (*fz_fixup_fn)(ProtobufCMessage *req);
  * INT32_MIN when the bytes did not decode. */
 int32_t fz_call(const struct zxd_method *m, const struct fz_record *r, struct fz_handles *hs,
 		fz_fixup_fn fixup);
+/* The RPCs a target calls, by name (looked up on first use): a record's op, its low 5 bits
+ * modulo the count, picks one. */
+struct fz_methods {
+	const char *const *names;
+	size_t n;
+	const struct zxd_method *m[32];
+};
+#define FZ_METHODS(names_)                                                                         \
+	{                                                                                          \
+		.names = (names_), .n = sizeof(names_) / sizeof((names_)[0])                       \
+	}
+const struct zxd_method *fz_pick(struct fz_methods *ms, const struct fz_record *r);
+/* Every record of the input through the method it picks (fz_call). */
+void fz_call_records(struct fz_methods *ms, const uint8_t *data, size_t size, struct fz_handles *hs,
+		     fz_fixup_fn fixup);
 /* Put the selected handles into every handle field of msg (and of its sub-messages but
  * port packets), in field order. */
 void fz_select_handles(ProtobufCMessage *msg, uint16_t hsel, const struct fz_handles *hs);

@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const names[] = {"PortCreate",      "PortQueue",     "PortWait",
 				    "HandleClose",     "HandleDuplicate", "HandleReplace",
 				    "ObjectGetInfo"};
-#define NMETHODS (sizeof(names) / sizeof(names[0]))
+static struct fz_methods methods = FZ_METHODS(names);
 
 /* PortWait never blocks here: a timeout is a poll (the handler's deadline for <= 0). */
 static void no_wait(ProtobufCMessage *req)
@@ -24,15 +24,11 @@ static void no_wait(ProtobufCMessage *req)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct zxd_method *methods[NMETHODS];
 	static struct fz_guest g;
 	static struct fz_handles hs;
 	zx_handle_t h;
 
 	fz_init();
-	if (!methods[0])
-		for (size_t i = 0; i < NMETHODS; i++)
-			methods[i] = fz_method(names[i]);
 	if (!fz_guest_ready(&g, true))
 		return 0;
 	FZ_CHECK(kb_port_create(fz.table, 0, &h) == ZX_OK, "port");
@@ -44,9 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_handles_add_dup(&hs, g.vcpu);
 	fz_handles_add_dup(&hs, g.bell_port);
 
-	struct fz_record r;
-	for (int i = 0; i < FZ_MAX_RECORDS && fz_next_record(&data, &size, &r); i++)
-		fz_call(methods[(r.op & 0x1f) % NMETHODS], &r, &hs, no_wait);
+	fz_call_records(&methods, data, size, &hs, no_wait);
 	fz_handles_close_all(&hs);
 	fz_guest_drain(&g);
 	struct kb_table_stats stats;

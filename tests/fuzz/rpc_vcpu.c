@@ -9,18 +9,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const names[] = {"VcpuCreate",    "VcpuReadState", "VcpuWriteState",
 				    "VcpuInterrupt", "VcpuKick",      "VcpuEnter"};
-#define NMETHODS (sizeof(names) / sizeof(names[0]))
+static struct fz_methods methods = FZ_METHODS(names);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct zxd_method *methods[NMETHODS];
 	static struct fz_guest g;
 	static struct fz_handles hs;
 
 	fz_init();
-	if (!methods[0])
-		for (size_t i = 0; i < NMETHODS; i++)
-			methods[i] = fz_method(names[i]);
 	if (!fz_guest_ready(&g, true))
 		return 0;
 	fz_handles_add_dup(&hs, g.vcpu);
@@ -31,11 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool broken = false;
 	struct fz_record r;
 	for (int i = 0; i < FZ_MAX_RECORDS && fz_next_record(&data, &size, &r); i++) {
-		const struct zxd_method *m = methods[(r.op & 0x1f) % NMETHODS];
+		const struct zxd_method *m = fz_pick(&methods, &r);
 		int32_t st = fz_call(m, &r, &hs, NULL);
-		if (m == methods[0] && st == ZX_OK)
+		if (m == methods.m[0] && st == ZX_OK)
 			g.vcpu_creations++;
-		if (m == methods[5] && fz_enter_broke(st))
+		if (m == methods.m[5] && fz_enter_broke(st))
 			broken = true;
 	}
 	fz_handles_close_all(&hs);

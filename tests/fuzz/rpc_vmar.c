@@ -9,21 +9,17 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const names[] = {"VmarMap", "VmarUnmap", "VmarProtect", "VmoCreate"};
-#define NMETHODS (sizeof(names) / sizeof(names[0]))
+static struct fz_methods methods = FZ_METHODS(names);
 
 #define ASPACE (1ull << 48)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct zxd_method *methods[NMETHODS];
 	static struct fz_guest g;
 	static struct fz_handles hs;
 	zx_handle_t h;
 
 	fz_init();
-	if (!methods[0])
-		for (size_t i = 0; i < NMETHODS; i++)
-			methods[i] = fz_method(names[i]);
 	if (!fz_guest_ready(&g, false))
 		return 0;
 	fz_handles_add_dup(&hs, g.vmar);
@@ -37,9 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_handles_add_new(&hs, h);
 	fz_handles_add_dup(&hs, g.guest);
 
-	struct fz_record r;
-	for (int i = 0; i < FZ_MAX_RECORDS && fz_next_record(&data, &size, &r); i++)
-		fz_call(methods[(r.op & 0x1f) % NMETHODS], &r, &hs, NULL);
+	fz_call_records(&methods, data, size, &hs, NULL);
 	fz_handles_close_all(&hs);
 
 	zx_status_t st = kb_vmar_unmap(fz.table, g.vmar, 0, ASPACE);
