@@ -19,6 +19,7 @@
 #include <zircon/syscalls.h>
 #include <zxvm/zxvm.h>
 
+#include "bench-guest.h"
 #include "bench-kvm.h"
 #include "bench-util.h"
 
@@ -59,20 +60,6 @@ struct result {
 
 /* ---- zxvm: the public API, in process ---- */
 
-struct zxvm_vm {
-	zx_handle_t guest, vmar, vmo, vcpu;
-};
-
-static void zxvm_teardown(struct zxvm_vm *z)
-{
-	zx_handle_close(z->vcpu);
-	zx_handle_close(z->vmo);
-	zx_handle_close(z->vmar);
-	zx_handle_close(z->guest);
-	*z = (struct zxvm_vm){ZX_HANDLE_INVALID, ZX_HANDLE_INVALID, ZX_HANDLE_INVALID,
-			      ZX_HANDLE_INVALID};
-}
-
 static int zxvm_bad_packet(const struct loop *l, const zx_port_packet_t *p)
 {
 	return bench_fail(
@@ -90,7 +77,7 @@ static inline bool zxvm_packet_ok(const zx_port_packet_t *p, const struct loop *
 }
 
 /* n exits of the loop; *out_ns is the time they took. The VCPU is at an exit of this loop. */
-static int zxvm_run(struct zxvm_vm *z, const struct loop *l, unsigned long n, uint64_t *out_ns)
+static int zxvm_run(struct bench_guest *z, const struct loop *l, unsigned long n, uint64_t *out_ns)
 {
 	zx_port_packet_t p;
 	zx_vcpu_io_t io = {.access_size = 1};
@@ -117,26 +104,13 @@ static int zxvm_run(struct zxvm_vm *z, const struct loop *l, unsigned long n, ui
 
 /* A guest with the loop's code, its IO trap and a VCPU on this thread, run to its first exit.
  * z holds invalid handles on entry; whatever was created is in it on return, for teardown. */
-static int zxvm_setup(struct zxvm_vm *z, zx_handle_t resource, const struct loop *l)
+static int zxvm_setup(struct bench_guest *z, zx_handle_t resource, const struct loop *l)
 {
-	static uint64_t pt[BENCH_KVM_PT_SIZE / 8];
-	zx_handle_t vmo;
-	zx_vaddr_t addr;
 	zx_port_packet_t p;
-	ZX_CHECK(zx_guest_create(resource, 0, &z->guest, &z->vmar));
-	ZX_CHECK(zx_vmo_create(BENCH_KVM_RAM_SIZE, 0, &vmo));
-	ZX_CHECK(zx_vmo_replace_as_executable(vmo, ZX_HANDLE_INVALID, &z->vmo));
-	memset(pt, 0, sizeof(pt));
-	bench_kvm_page_tables(pt);
-	ZX_CHECK(zx_vmo_write(z->vmo, pt, 0, sizeof(pt)));
-	ZX_CHECK(zx_vmo_write(z->vmo, l->code, BENCH_KVM_ENTRY, l->len));
-	ZX_CHECK(zx_vmar_map(
-		z->vmar, ZX_VM_PERM_READ | ZX_VM_PERM_WRITE | ZX_VM_PERM_EXECUTE | ZX_VM_SPECIFIC,
-		0, z->vmo, 0, BENCH_KVM_RAM_SIZE, &addr));
-	ZX_CHECK(zx_guest_set_trap(z->guest, ZX_GUEST_TRAP_IO, BENCH_KVM_PORT, 1, ZX_HANDLE_INVALID,
-				   P1_KEY));
-	ZX_CHECK(zx_vcpu_create(z->guest, 0, BENCH_KVM_ENTRY, &z->vcpu));
-	ZX_CHECK(zx_vcpu_enter(z->vcpu, &p));
+	const char *what = NULL;
+	zx_status_t st = bench_guest_build(resource, l->code, l->len, P1_KEY, z, &p, &what);
+	if (st != ZX_OK)
+		return bench_fail("%s: %s", what, zx_status_get_string(st));
 	return zxvm_packet_ok(&p, l) ? 0 : zxvm_bad_packet(l, &p);
 }
 
@@ -151,8 +125,7 @@ static int measure(zx_handle_t resource, const struct loop *l, unsigned long n, 
 		   struct result *res)
 {
 	struct bench_kvm f;
-	struct zxvm_vm z = {ZX_HANDLE_INVALID, ZX_HANDLE_INVALID, ZX_HANDLE_INVALID,
-			    ZX_HANDLE_INVALID};
+	struct bench_guest z = BENCH_GUEST_INIT;
 	unsigned long warm = n < P1_WARMUP_EXITS ? n : P1_WARMUP_EXITS;
 	uint64_t ns;
 	int rc = bench_kvm_setup(&f, l->in);
@@ -174,7 +147,7 @@ static int measure(zx_handle_t resource, const struct loop *l, unsigned long n, 
 			}
 		}
 	}
-	zxvm_teardown(&z);
+	bench_guest_destroy(&z);
 	bench_kvm_teardown(&f);
 	if (rc != 0)
 		return rc;
