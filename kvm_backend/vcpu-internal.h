@@ -75,6 +75,11 @@ struct kb_vcpu {
 };
 
 uint32_t kb__vcpu_info_flags(struct kb_vcpu *vcpu);
+/* Let KVM finish the exit it has pending (an IO or MMIO completion) without entering the guest:
+ * KVM_RUN with immediate_exit completes pending IO, then returns EINTR (api.rst,
+ * "immediate_exit"). The steps of the same instruction (the store of a read-modify-write) are
+ * let through; ZX_OK once KVM_RUN returned EINTR. On the VCPU's thread. */
+zx_status_t kb__vcpu_finish_pending(struct kb_vcpu *vcpu);
 zx_status_t kb__handle_add_vcpu(kb_table *table, uint64_t tid, struct kb_vcpu *vcpu,
 				zx_rights_t rights, zx_handle_t *out);
 

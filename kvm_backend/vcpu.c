@@ -464,33 +464,46 @@ static bool is_plain_load(const struct kb_insn *insn)
 					 insn->opcode == 0xbe || insn->opcode == 0xbf);
 }
 
-/* Finish a pending MMIO read the way Zircon does: the instruction is retired and only what the
- * VMM wrote reaches the registers. KVM would instead finish it from run->mmio.data: flags of
- * TEST/CMP/ADD, and the store of a read-modify-write (OR, INC, XCHG...) as a second MMIO exit.
- * So let KVM retire it without entering the guest (immediate_exit: KVM_RUN completes pending
- * IO, then returns EINTR; api.rst "immediate_exit"), dropping any store it makes, then load the
- * VMM's registers at the new RIP. Costs one or two extra KVM_RUNs, only for such instructions. */
-static zx_status_t retire_mmio_read(struct kb_vcpu *v)
+zx_status_t kb__vcpu_finish_pending(struct kb_vcpu *v)
 {
 	struct kvm_run *run = v->run;
-	struct kvm_regs want = run->s.regs.regs;
-	/* A read-modify-write stores once; more accesses would be string or split ones. */
+	zx_status_t st = ZX_ERR_NOT_SUPPORTED;
+	/* A read-modify-write stores once; more steps would be string or split accesses. */
 	for (int i = 0; i < 4; i++) {
 		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		int err = errno;
 		if (r < 0 && (err == EINTR || err == EAGAIN)) {
-			want.rip = run->s.regs.regs.rip;
-			run->s.regs.regs = want;
-			run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-			return ZX_OK;
+			st = ZX_OK;
+			break;
 		}
-		if (r < 0)
-			return err == EFAULT ? ZX_ERR_NOT_FOUND : ZX_ERR_INTERNAL;
-		if (run->exit_reason != KVM_EXIT_MMIO)
-			return ZX_ERR_NOT_SUPPORTED;
+		if (r < 0) {
+			st = err == EFAULT ? ZX_ERR_NOT_FOUND : ZX_ERR_INTERNAL;
+			break;
+		}
+		if (run->exit_reason != KVM_EXIT_MMIO && run->exit_reason != KVM_EXIT_IO)
+			break;
 	}
-	return ZX_ERR_NOT_SUPPORTED;
+	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	return st;
+}
+
+/* Finish a pending MMIO read the way Zircon does: the instruction is retired and only what the
+ * VMM wrote reaches the registers. KVM would instead finish it from run->mmio.data: flags of
+ * TEST/CMP/ADD, and the store of a read-modify-write (OR, INC, XCHG...) as a second MMIO exit.
+ * So let KVM retire it without entering the guest, dropping any store it makes, then load the
+ * VMM's registers at the new RIP. Costs one or two extra KVM_RUNs, only for such instructions. */
+static zx_status_t retire_mmio_read(struct kb_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_regs want = run->s.regs.regs;
+	zx_status_t st = kb__vcpu_finish_pending(v);
+	if (st == ZX_OK) {
+		want.rip = run->s.regs.regs.rip;
+		run->s.regs.regs = want;
+		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	}
+	return st;
 }
 
 static zx_status_t mem_exit(struct kb_vcpu *v, const struct kb_trap *trap,
@@ -747,7 +760,6 @@ static zx_status_t run_loop(struct kb_vcpu *v, zx_port_packet_t *packet)
 				run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 			} else {
 				zx_status_t st = retire_mmio_read(v);
-				__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				v->pending_io = KB_PENDING_NONE;
 				if (st != ZX_OK) {
 					count_exit(v, KB_EXIT_ERROR);

@@ -4,7 +4,6 @@
  * There is no in-kernel irqchip: every x2APIC MSR access exits to us
  * (KVM_CAP_X86_USER_SPACE_MSR), which is what lets ICR writes become packets
  * (notes/pvm-guest-execution.md, "x2APIC"). */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -171,18 +170,10 @@ static const struct {
  * the same table (same VPID); registers and segments follow in kb__x86_vcpu_setup. */
 static zx_status_t reset_recycled(struct kb_vcpu *v)
 {
-	struct kvm_run *run = v->run;
-	/* KVM_RUN with immediate_exit completes a pending exit without entering the guest
-	 * (api.rst, "immediate_exit"); a read-modify-write's store exits once more. */
-	int r = -1;
-	for (int i = 0; i < 4 && r != 0; i++) {
-		run->kvm_dirty_regs = 0;
-		run->request_interrupt_window = 0;
-		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		r = ioctl(v->fd, KVM_RUN, 0) < 0 && errno == EINTR ? 0 : -1;
-	}
-	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	if (r != 0)
+	/* Nothing of the last owner's run area: no register load, no interrupt window. */
+	v->run->kvm_dirty_regs = 0;
+	v->run->request_interrupt_window = 0;
+	if (kb__vcpu_finish_pending(v) != ZX_OK)
 		return ZX_ERR_INTERNAL;
 
 	struct kvm_vcpu_events ev = {.flags = KVM_VCPUEVENT_VALID_NMI_PENDING |
@@ -200,7 +191,7 @@ static zx_status_t reset_recycled(struct kb_vcpu *v)
 	uint32_t mxcsr = 0x1f80;
 	memcpy((uint8_t *)xs->region, &fcw, sizeof(fcw));
 	memcpy((uint8_t *)xs->region + 24, &mxcsr, sizeof(mxcsr));
-	r = ioctl(v->fd, KVM_SET_XSAVE, xs);
+	int r = ioctl(v->fd, KVM_SET_XSAVE, xs);
 	free(xs);
 	if (r < 0) {
 		struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
